@@ -1,0 +1,80 @@
+"""pvframes web app: REST + Socket.IO over engine sessions, and the page that shows them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .extensions import socketio
+from .paths import asset_dir, default_scenario_dirs
+
+
+def create_app(
+    test_config: dict[str, Any] | None = None, *, overrides: dict[str, Any] | None = None
+) -> Flask:
+    """Build the app. Settings: `test_config` if given, else the instance folder's config.py
+    and PVFRAMES_* environment variables (e.g. PVFRAMES_DATABASE); then `overrides` (the
+    command line's choices) on top.
+
+    DATABASE              SQLite file for sessions (default: <instance>/pvframes.sqlite3)
+    SCENARIO_DIRS         [(source, directory), ...] for the catalogue (default: shared + examples)
+    CORS_ALLOWED_ORIGINS  Socket.IO origins; None = same origin only
+    SESSION_CACHE_SIZE    live sessions kept in memory; others are replayed on access
+    TEMPLATE_FOLDER       override where index.html is looked up
+    """
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(asset_dir("templates")),
+        static_folder=str(asset_dir("static")),
+        static_url_path="/static",
+    )
+    app.config.from_mapping(
+        DATABASE=os.path.join(app.instance_path, "pvframes.sqlite3"),
+        SCENARIO_DIRS=None,
+        CORS_ALLOWED_ORIGINS=None,
+        SESSION_CACHE_SIZE=64,
+        TEMPLATE_FOLDER=None,
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("PVFRAMES")
+    else:
+        app.config.from_mapping(test_config)
+    app.config.from_mapping(overrides or {})
+    if app.config["TEMPLATE_FOLDER"]:
+        app.template_folder = str(app.config["TEMPLATE_FOLDER"])
+
+    database = str(app.config["DATABASE"])
+    if database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+    # Imported here, not at module top, so importing the package stays cheap; the import
+    # registers the Socket.IO handlers before any client can connect (#510).
+    from . import api, events, pages
+    from .catalogue import Catalogue
+    from .service import SessionService
+    from .store import SessionStore
+
+    socketio.init_app(
+        app,
+        async_mode="threading",
+        cors_allowed_origins=app.config["CORS_ALLOWED_ORIGINS"],
+        # Handle each client's messages in arrival order, so a tab's steps apply in the
+        # order it sent them; other clients have their own connection threads.
+        async_handlers=False,
+    )
+    scenario_dirs = app.config["SCENARIO_DIRS"]
+    if scenario_dirs is None:
+        scenario_dirs = default_scenario_dirs()
+    app.extensions["pvframes"] = SessionService(
+        store=SessionStore(database, cache_size=int(app.config["SESSION_CACHE_SIZE"])),
+        catalogue=Catalogue([(source, Path(path)) for source, path in scenario_dirs]),
+        broadcast=events.broadcast,
+    )
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    return app

@@ -1,0 +1,53 @@
+"""The `pvframes` command: `serve` runs the web app; `run` and `bench` belong to the engine."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Subcommands whose arguments the engine parses itself; imported only when used, so that
+# `serve` works even while they are unavailable.
+DELEGATED = {
+    "run": ("engine.runner", "run scenario files and check their assertions"),
+    "bench": ("engine.bench", "time the engine on large guests"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pvframes", description="Visualise Xen x86 PV guest memory and migration."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve the web UI and its API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    serve.add_argument("--port", type=int, default=5000, help="port (default %(default)s)")
+    serve.add_argument("--db", metavar="PATH", help="SQLite file for sessions")
+    for name, (_module, help_text) in DELEGATED.items():
+        # Listed for --help only; main() hands these over before argparse sees them.
+        commands.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[args[0]][0])
+        return int(module.main(args[1:]) or 0)
+    options = build_parser().parse_args(args)
+    return serve(options.host, options.port, options.db)
+
+
+def serve(host: str, port: int, db: str | None) -> int:
+    from . import create_app
+    from .extensions import socketio
+
+    app = create_app(overrides={"DATABASE": db} if db else None)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"pvframes: serving on http://{shown}:{port}/ (sessions in {app.config['DATABASE']})",
+          flush=True)
+    # The Werkzeug server is what the threading mode uses; without this flag Flask-SocketIO
+    # refuses to start whenever stdin is not a terminal (CI, systemd; #1814).
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True)
+    return 0

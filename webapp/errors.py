@@ -1,0 +1,24 @@
+"""Errors raised by the web layer itself; input errors reuse engine.errors.InvalidInput."""
+
+from __future__ import annotations
+
+
+class SessionNotFound(LookupError):
+    """No session with this id exists, in memory or in the database."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no session {session_id!r}")
+        self.session_id = session_id
+
+
+class ScenarioNotFound(LookupError):
+    """No scenario with this name in the catalogue."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no scenario {name!r} in the catalogue")
+        self.name = name
+
+
+class ReplayError(RuntimeError):
+    """A stored session could not be rebuilt from its log (the engine rejected a step it
+    once accepted, or ended at a different seq): the log and the engine disagree."""
