@@ -7,6 +7,7 @@ nothing is broadcast or acknowledged before it is committed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -54,9 +55,10 @@ class SessionService:
             return session.frame_detail(host, mfn)
 
     def apply(self, session_id: str, step: dict[str, Any]) -> Event:
+        step_json = json.dumps(step)  # as given, before the engine can touch it
         with self.store.checkout(session_id) as session:
             event = session.apply(step)
-            self.store.record(session_id, "step", step, session.seq)
+            self.store.record(session_id, "step", step_json, session.seq)
             self._broadcast(session_id, event)
             return event
 
@@ -65,7 +67,7 @@ class SessionService:
         with self.store.checkout(session_id) as session:
             events = _run_next(session, count)
             if events:  # a run past the end of the script changes nothing worth replaying
-                self.store.record(session_id, "run", count, session.seq)
+                self.store.record(session_id, "run", json.dumps(count), session.seq)
             for event in events:
                 self._broadcast(session_id, event)
             return {"seq": session.seq, "events": events}

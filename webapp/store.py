@@ -75,22 +75,17 @@ class SessionStore:
 
     def create(self, scenario: Any = None, xen: str | None = None) -> tuple[str, Session]:
         """Build a session (InvalidInput propagates and nothing is stored) and persist it."""
+        scenario_json = json.dumps(scenario)  # before the engine sees it, in case it mutates
         session = self._factory(scenario=scenario, xen=xen)
         session_id = secrets.token_urlsafe(8)
         created = datetime.now(UTC).isoformat(timespec="seconds")
         with self._db_lock, self._db:
             self._db.execute(
                 "INSERT INTO sessions (id, created, scenario_json, xen) VALUES (?, ?, ?, ?)",
-                (session_id, created, json.dumps(scenario), xen),
+                (session_id, created, scenario_json, xen),
             )
         self._remember(session_id, session)
         return session_id, session
-
-    def exists(self, session_id: str) -> bool:
-        with self._guard:
-            if session_id in self._cache:
-                return True
-        return self._load_header(session_id) is not None
 
     @contextmanager
     def checkout(self, session_id: str) -> Iterator[Session]:
@@ -106,15 +101,16 @@ class SessionStore:
                     self.forget(session_id)
                 raise
 
-    def record(self, session_id: str, kind: ActionKind, body: Any, seq: int) -> None:
-        """Commit one applied action. Call inside `checkout` of the same session."""
+    def record(self, session_id: str, kind: ActionKind, body_json: str, seq: int) -> None:
+        """Commit one applied action (`body_json`: the step or count as JSON text). Call
+        inside `checkout` of the same session."""
         with self._db_lock, self._db:
             (n,) = self._db.execute(
                 "SELECT COALESCE(MAX(n), 0) + 1 FROM steps WHERE session_id = ?", (session_id,)
             ).fetchone()
             self._db.execute(
                 "INSERT INTO steps (session_id, n, kind, step_json, seq) VALUES (?, ?, ?, ?, ?)",
-                (session_id, n, kind, json.dumps(body), seq),
+                (session_id, n, kind, body_json, seq),
             )
 
     def forget(self, session_id: str) -> None:
