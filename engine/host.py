@@ -1,0 +1,233 @@
+"""A host: its machine frame table (struct page_info per MFN, held column-wise in numpy
+arrays so that a 4 GiB guest costs a few MiB), page contents, M2P and frame allocator."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+
+from .constants import INVALID_PFN, L1_PAGETABLE_ENTRIES, PGT, TYPE_NAMES
+from .journal import Journal
+from . import pte as ptes
+
+OWNER_FREE = 0
+OWNER_GUEST = 1
+
+# page_info fields that deltas name. Booleans are PGC_allocated, PGT_validated,
+# PGT_pinned, PGT_partial; the two counters are Xen's nr_validated_ptes and linear_pt_count.
+FRAME_FIELDS = ("owner", "count", "allocated", "type", "type_count", "validated", "pinned",
+                "partial", "nr_validated_ptes", "linear_pt_count")
+
+
+class Host:
+    def __init__(self, name: str, frames: int, reserved: list[tuple[int, int, str]],
+                 alloc: str | int, journal: Journal) -> None:
+        self.name = name
+        self.frames = frames
+        self.journal = journal
+        self.owners: list[str] = ["free", "guest"]
+        self.owner = np.zeros(frames, np.int32)
+        self.count = np.zeros(frames, np.int64)
+        self.allocated = np.zeros(frames, np.bool_)
+        self.type = np.zeros(frames, np.int8)
+        self.type_count = np.zeros(frames, np.int64)
+        self.validated = np.zeros(frames, np.bool_)
+        self.pinned = np.zeros(frames, np.bool_)
+        self.partial = np.zeros(frames, np.bool_)
+        self.nr_validated_ptes = np.zeros(frames, np.int32)
+        self.linear_pt_count = np.zeros(frames, np.int32)
+        self.m2p = np.full(frames, INVALID_PFN, np.int64)
+        self.contents: dict[int, np.ndarray] = {}
+        for first, last, owner in reserved:
+            if owner not in self.owners:
+                self.owners.append(owner)
+            idx = self.owners.index(owner)
+            self.owner[first:last + 1] = idx
+            self.count[first:last + 1] = 1
+            self.allocated[first:last + 1] = True
+        free = [m for m in range(frames) if self.owner[m] == OWNER_FREE]
+        if alloc == "descending":
+            free.reverse()
+        elif isinstance(alloc, int):
+            random.Random(alloc).shuffle(free)
+        # The allocator hands out the first free frame in this order (see alloc_frames()).
+        self.alloc_order = np.array(free, np.int64)
+        self.alloc_pos = np.full(frames, -1, np.int64)
+        self.alloc_pos[self.alloc_order] = np.arange(len(free))
+        self._alloc_cursor = 0
+
+    # -- reading -------------------------------------------------------------------------
+    def mfn_valid(self, mfn: int) -> bool:
+        return 0 <= mfn < self.frames
+
+    def owner_name(self, mfn: int) -> str:
+        return self.owners[int(self.owner[mfn])]
+
+    def free_frames(self) -> int:
+        return int(np.count_nonzero(self.owner == OWNER_FREE))
+
+    def entries(self, mfn: int) -> np.ndarray:
+        """The page's 512 entries (zeros for a page never written)."""
+        page = self.contents.get(mfn)
+        return page if page is not None else np.zeros(L1_PAGETABLE_ENTRIES, np.uint64)
+
+    def entry(self, mfn: int, index: int) -> int:
+        page = self.contents.get(mfn)
+        return 0 if page is None else int(page[index])
+
+    def frame_info(self, mfn: int) -> dict[str, Any]:
+        return {
+            "mfn": mfn, "owner": self.owner_name(mfn), "count": int(self.count[mfn]),
+            "allocated": bool(self.allocated[mfn]), "type": TYPE_NAMES[int(self.type[mfn])],
+            "type_count": int(self.type_count[mfn]), "validated": bool(self.validated[mfn]),
+            "pinned": bool(self.pinned[mfn]), "partial": bool(self.partial[mfn]),
+            "nr_validated_ptes": int(self.nr_validated_ptes[mfn]),
+            "linear_pt_count": int(self.linear_pt_count[mfn]),
+            "m2p": int(self.m2p[mfn]),
+        }
+
+    # -- writing: every change is journalled -----------------------------------------------
+    def set(self, mfn: int, field: str, value: Any, fn: str) -> None:
+        arr: np.ndarray = getattr(self, field)
+        old = arr[mfn].item()
+        new = type(old)(value)
+        if old == new:
+            return
+        arr[mfn] = new
+
+        def undo() -> None:
+            arr[mfn] = old
+
+        self.journal.add({"kind": "frame", "host": self.name, "mfn": mfn, "field": field,
+                          "old": self._show(field, old), "new": self._show(field, new),
+                          "fn": fn}, undo)
+
+    def add(self, mfn: int, field: str, by: int, fn: str) -> None:
+        self.set(mfn, field, getattr(self, field)[mfn].item() + by, fn)
+
+    def set_many(self, mfns: np.ndarray, field: str, value: Any, fn: str) -> None:
+        """One delta for many frames (a migration batch, a domain's destruction)."""
+        arr: np.ndarray = getattr(self, field)
+        mfns = np.asarray(mfns, np.int64)
+        old = arr[mfns]
+        changed = old != value
+        if not changed.any():
+            return
+        mfns, old = mfns[changed], old[changed]
+        arr[mfns] = value
+
+        def undo() -> None:
+            arr[mfns] = old
+
+        self.journal.add({"kind": "frames", "host": self.name, "mfns": mfns.tolist(),
+                          "field": field, "old": [self._show(field, v) for v in old.tolist()],
+                          "new": self._show(field, np.asarray(value).item()), "fn": fn}, undo)
+
+    def set_m2p_many(self, mfns: np.ndarray, pfns: np.ndarray, fn: str) -> None:
+        mfns = np.asarray(mfns, np.int64)
+        old = self.m2p[mfns].copy()
+        self.m2p[mfns] = pfns
+
+        def undo() -> None:
+            self.m2p[mfns] = old
+
+        self.journal.add({"kind": "m2p_many", "host": self.name, "mfns": mfns.tolist(),
+                          "old": old.tolist(), "new": np.asarray(pfns).tolist(), "fn": fn},
+                         undo)
+
+    def _show(self, field: str, value: Any) -> Any:
+        if field == "type":
+            return TYPE_NAMES[value]
+        if field == "owner":
+            return self.owners[value]
+        return value
+
+    def write_entry(self, mfn: int, index: int, value: int, fn: str) -> None:
+        page = self.contents.get(mfn)
+        created = page is None
+        if created:
+            page = np.zeros(L1_PAGETABLE_ENTRIES, np.uint64)
+            self.contents[mfn] = page
+        old = int(page[index])
+        if old == value and not created:
+            return
+        page[index] = value
+
+        def undo() -> None:
+            if created:
+                del self.contents[mfn]
+            else:
+                page[index] = old
+
+        self.journal.add({"kind": "entry", "host": self.name, "mfn": mfn, "index": index,
+                          "old": ptes.hexstr(old), "new": ptes.hexstr(value), "fn": fn}, undo)
+
+    def replace_contents(self, mfn: int, page: np.ndarray | None, fn: str) -> None:
+        """Whole-page writes (restore's PAGE_DATA, scrubbing a freed page)."""
+        old = self.contents.get(mfn)
+        if page is None:
+            self.contents.pop(mfn, None)
+        else:
+            self.contents[mfn] = page
+
+        def undo() -> None:
+            if old is None:
+                self.contents.pop(mfn, None)
+            else:
+                self.contents[mfn] = old
+
+        self.journal.add({"kind": "page", "host": self.name, "mfn": mfn,
+                          "present": 0 if page is None else int(np.count_nonzero(page & 1)),
+                          "fn": fn}, undo)
+
+    def set_m2p(self, mfn: int, pfn: int, fn: str) -> None:
+        old = int(self.m2p[mfn])
+        if old == pfn:
+            return
+        self.m2p[mfn] = pfn
+
+        def undo() -> None:
+            self.m2p[mfn] = old
+
+        self.journal.add({"kind": "m2p", "host": self.name, "mfn": mfn, "old": old,
+                          "new": pfn, "fn": fn}, undo)
+
+    # -- the allocator -------------------------------------------------------------------
+    def alloc_frames(self, n: int) -> list[int] | None:
+        """The first `n` free frames in allocation order (alloc_domheap_pages()), or None
+        if there are fewer. The caller assigns all of them."""
+        order, owner = self.alloc_order, self.owner
+        i = self._alloc_cursor
+        out: list[int] = []
+        while len(out) < n and i < len(order):
+            mfn = int(order[i])
+            if owner[mfn] == OWNER_FREE:
+                out.append(mfn)
+            i += 1
+        if len(out) < n:
+            return None
+        self._set_cursor(i)  # every frame before i is now in use
+        return out
+
+    def _set_cursor(self, i: int) -> None:
+        old = self._alloc_cursor
+        if old != i:
+            self._alloc_cursor = i
+            self.journal.add_undo(lambda: setattr(self, "_alloc_cursor", old))
+
+    def note_freed(self, mfn: int) -> None:
+        pos = int(self.alloc_pos[mfn])
+        if 0 <= pos < self._alloc_cursor:
+            self._set_cursor(pos)
+
+    def assign(self, mfns: list[int] | np.ndarray, fn: str) -> None:
+        """assign_pages(): free frames become the guest's, PGC_allocated | 1, type 0."""
+        mfns = np.asarray(mfns, np.int64)
+        for field, value in (("owner", OWNER_GUEST), ("allocated", True), ("count", 1),
+                             ("type", PGT.none), ("type_count", 0), ("validated", False)):
+            if len(mfns) == 1:
+                self.set(int(mfns[0]), field, value, fn)
+            else:
+                self.set_many(mfns, field, value, fn)

@@ -1,0 +1,228 @@
+"""The guest's hypercalls and stores, and the tool stack's XEN_DOMCTL_getpageframeinfo3.
+
+Each entry point takes MFNs, as a PV guest passes them (it translates its PFNs through its
+own P2M), and returns Xen's rc: 0 or a negative errno.
+"""
+
+from __future__ import annotations
+
+from .constants import (
+    PFINFO_L1TAB,
+    PFINFO_LPINTAB,
+    PFINFO_NOTAB,
+    PFINFO_XTAB,
+    PGT,
+    Errno,
+)
+from .host import OWNER_GUEST
+from .mm import EBUSY, EINVAL, MM, Preemption, is_guest_l4_slot
+from . import pte as ptes
+
+ENOMEM = -int(Errno.ENOMEM)
+FN_MMU = "do_mmu_update"
+
+
+def get_page_from_gfn(mm: MM, mfn: int, fn: str) -> bool:
+    """get_page_from_gfn() for a PV guest: the "gfn" is an MFN the guest must own."""
+    return mm.get_page(mfn, fn)
+
+
+# -- HYPERVISOR_mmu_update ----------------------------------------------------------------
+def do_mmu_update(mm: MM, table_mfn: int, index: int, value: int) -> int:
+    """One MMU_NORMAL_PT_UPDATE request: write `value` at `index` of frame `table_mfn`."""
+    h = mm.h
+    if not get_page_from_gfn(mm, table_mfn, FN_MMU):
+        return EINVAL  # "Could not get page for normal update"
+    rc = EINVAL
+    # page_lock() succeeds only on a validated page with a non-zero type count.
+    if h.validated[table_mfn] and h.type_count[table_mfn] > 0:
+        type_ = int(h.type[table_mfn])
+        if type_ == PGT.l1:
+            rc = mod_l1_entry(mm, table_mfn, index, value)
+        elif type_ in (PGT.l2, PGT.l3, PGT.l4):
+            rc = mod_lne_entry(mm, table_mfn, index, value, type_)
+        elif type_ == PGT.writable:
+            h.write_entry(table_mfn, index, value, "paging_write_guest_entry")
+            rc = 0
+    elif mm.get_page_type(table_mfn, PGT.writable) == 0:
+        # Not a validated, referenced page table (a de-validated one included): the value
+        # is written as plain data under a writable type reference. The type stays writable.
+        h.write_entry(table_mfn, index, value, "paging_write_guest_entry")
+        mm.put_page_type(table_mfn)
+        rc = 0
+    if rc == 0:
+        mm.d.paging_mark_dirty(table_mfn, FN_MMU)
+    mm.put_page(table_mfn, FN_MMU)
+    mm.put_old_guest_table()
+    return rc
+
+
+def mod_l1_entry(mm: MM, table_mfn: int, index: int, new: int) -> int:
+    h = mm.h
+    old = h.entry(table_mfn, index)
+    if ptes.present(new):
+        if ptes.flags_of(new) & ptes.L1_DISALLOW_MASK:
+            return EINVAL  # "Bad L1 flags"
+        if not ptes.has_changed(old, new, ptes.FASTPATH_FLAG_WHITELIST):
+            # Fast path: same frame, same significant flags: no references change.
+            h.write_entry(table_mfn, index, new, "mod_l1_entry")
+            return 0
+        rc = mm.get_page_from_l1e(new)
+        if rc:
+            return rc
+    h.write_entry(table_mfn, index, new, "mod_l1_entry")
+    mm.put_page_from_l1e(old)
+    return 0
+
+
+def mod_lne_entry(mm: MM, table_mfn: int, index: int, new: int, level: int) -> int:
+    """mod_l2_entry() .. mod_l4_entry()."""
+    h = mm.h
+    fn = "mod_l%d_entry" % level
+    if level == PGT.l4 and not is_guest_l4_slot(index):
+        return EINVAL  # "L4 update in Xen-private area"
+    old = h.entry(table_mfn, index)
+    if ptes.present(new):
+        if ptes.flags_of(new) & ptes.DISALLOW_MASK[level]:
+            return EINVAL  # "Bad L%d flags"
+        if not ptes.has_changed(old, new, ptes.FASTPATH_FLAG_WHITELIST):
+            h.write_entry(table_mfn, index, new, fn)
+            return 0
+        rc = mm.get_page_from_lne(new, table_mfn, level)
+        if rc < 0:
+            return rc
+    h.write_entry(table_mfn, index, new, fn)
+    mm.put_page_from_lne(old, table_mfn)
+    return 0
+
+
+# -- HYPERVISOR_mmuext_op -------------------------------------------------------------------
+PIN_LEVEL = {"pin_l1": PGT.l1, "pin_l2": PGT.l2, "pin_l3": PGT.l3, "pin_l4": PGT.l4}
+
+
+def mmuext_pin(mm: MM, mfn: int, level: int, preempt_after: int | None = None) -> int:
+    """MMUEXT_PIN_L1_TABLE .. MMUEXT_PIN_L4_TABLE."""
+    fn = "do_mmuext_op"
+    h = mm.h
+    if not get_page_from_gfn(mm, mfn, fn):
+        return EINVAL
+    rc = mm.get_page_type(mfn, level, Preemption(mfn, preempt_after))
+    if rc:
+        # -ERESTART: preempted (the guest re-issues the pin to continue). Otherwise
+        # "Error while pinning mfn". The lookup reference stays with old_guest_table.
+        if mfn not in mm.d.old_guest_tables:
+            mm.put_page(mfn, fn)
+        mm.put_old_guest_table()
+        return rc
+    if h.pinned[mfn]:
+        # "mfn already pinned": pin_drop
+        mm.put_page_and_type(mfn)
+        return EINVAL
+    h.set(mfn, "pinned", True, fn)
+    # "A page is dirtied when its pin status is set."
+    mm.d.paging_mark_dirty(mfn, fn)
+    return 0
+
+
+def mmuext_unpin(mm: MM, mfn: int) -> int:
+    """MMUEXT_UNPIN_TABLE."""
+    fn = "do_mmuext_op"
+    h = mm.h
+    if not get_page_from_gfn(mm, mfn, fn):
+        return EINVAL
+    if not h.pinned[mfn]:
+        mm.put_page(mfn, fn)
+        return EINVAL  # "mfn not pinned"
+    h.set(mfn, "pinned", False, fn)
+    mm.put_page_and_type(mfn)
+    mm.put_page(mfn, fn)
+    # "A page is dirtied when its pin status is cleared."
+    mm.d.paging_mark_dirty(mfn, fn)
+    return 0
+
+
+def new_guest_cr3(mm: MM, mfn: int) -> int:
+    """MMUEXT_NEW_BASEPTR: a general and an L4 (root) type reference on the new base,
+    then the old base's are dropped."""
+    old = mm.d.cr3
+    if old == mfn:
+        return 0
+    rc = mm.get_page_and_type_from_mfn(mfn, PGT.l4)
+    if rc:
+        mm.put_old_guest_table()
+        return rc
+    mm.d.set_cr3(mfn, "new_guest_cr3")
+    if old is not None:
+        mm.put_page_and_type(old)
+    return 0
+
+
+# -- a guest store ----------------------------------------------------------------------------
+def guest_write(mm: MM, mfn: int) -> int:
+    """A store through a writable mapping: as if the mapping were made
+    (get_page_from_l1e() with _PAGE_RW) and dropped again. The contents the model tracks
+    (page-table entries) are not changed; the frame's type becomes writable."""
+    rc = mm.get_page_from_l1e(ptes.make(mfn, ptes.FLAG_BITS["present"] | ptes.FLAG_BITS["rw"]))
+    if rc:
+        return rc
+    mm.d.paging_mark_dirty(mfn, "guest store")
+    mm.put_page_and_type(mfn)
+    return 0
+
+
+# -- HYPERVISOR_memory_op ----------------------------------------------------------------------
+def guest_remove_page(mm: MM, mfn: int) -> int:
+    """XENMEM_decrease_reservation, per extent (xen/common/memory.c guest_remove_page()).
+    The PV guest also drops the PFN from its own P2M. The frame is freed once its last
+    general reference goes; while mapped or pinned it stays, owned but unallocated."""
+    fn = "guest_remove_page"
+    h = mm.h
+    if not get_page_from_gfn(mm, mfn, fn):
+        return EINVAL  # "Domain %u page number %lx invalid"
+    pfn = int(h.m2p[mfn])
+    if 0 <= pfn < mm.d.pages and int(mm.d.p2m[pfn]) == mfn:
+        mm.d.set_p2m(pfn, -1, "balloon driver (guest P2M)")
+    if h.allocated[mfn]:
+        h.set(mfn, "allocated", False, fn)
+        mm.put_page(mfn, fn + " (PGC_allocated)")
+    mm.put_page(mfn, fn)
+    return 0
+
+
+def populate_physmap(mm: MM, pfn: int) -> int:
+    """XENMEM_populate_physmap for one 4 KiB extent: a frame from the host's allocator,
+    M2P set by Xen, P2M set by the guest."""
+    h = mm.h
+    got = h.alloc_frames(1)
+    if got is None:
+        return ENOMEM
+    mfn = got[0]
+    h.assign([mfn], "populate_physmap")
+    h.set_m2p(mfn, pfn, "set_gpfn_from_mfn")
+    mm.d.set_p2m(pfn, mfn, "guest P2M")
+    return 0
+
+
+# -- XEN_DOMCTL_getpageframeinfo3 ---------------------------------------------------------------
+def getpageframeinfo3(mm: MM, mfn: int, patched: bool) -> int:
+    """The type the tool stack sees for one frame (xen/arch/x86/domctl.c). `patched`
+    adds commit 0a87e677f4's branch: a page table neither pinned nor PGT_validated is
+    reported NOTAB."""
+    h = mm.h
+    if not h.mfn_valid(mfn) or h.owner[mfn] != OWNER_GUEST or h.count[mfn] == 0:
+        return PFINFO_XTAB
+    type_ = int(h.type[mfn])
+    info = PFINFO_NOTAB
+    if PGT.l1 <= type_ <= PGT.l4:
+        info = PFINFO_L1TAB * type_
+    if h.pinned[mfn]:
+        info |= PFINFO_LPINTAB
+    elif patched and not h.validated[mfn]:
+        info = PFINFO_NOTAB
+    return info
+
+
+__all__ = [
+    "EBUSY", "do_mmu_update", "getpageframeinfo3", "guest_remove_page", "guest_write",
+    "mmuext_pin", "mmuext_unpin", "new_guest_cr3", "populate_physmap", "PIN_LEVEL",
+]

@@ -1,0 +1,320 @@
+"""PV live migration as libxenguest does it (tools/libs/guest/xg_sr_save.c,
+xg_sr_save_x86_pv.c, xg_sr_restore.c, xg_sr_restore_x86_pv.c).
+
+The save side and the restore side run in one process here; PAGE_DATA records go from one
+to the other as they are written, so the destination fills in while the live rounds run,
+in stream order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .constants import (
+    PFINFO_BROKEN,
+    PFINFO_LPINTAB,
+    PFINFO_XALLOC,
+    PFINFO_XTAB,
+    PGT,
+    Errno,
+    XenError,
+    pfinfo_level,
+    pfinfo_name,
+)
+from .domain import Domain
+from .host import OWNER_FREE, OWNER_GUEST, Host
+from .hypercalls import PIN_LEVEL, getpageframeinfo3, mmuext_pin
+from .journal import Journal
+from .mm import MM
+from . import pte as ptes
+
+MAX_BATCH_SIZE = 1024  # xg_sr_save.c
+MAX_PIN_BATCH = 1024  # xg_sr_restore_x86_pv.c
+# normalise_pagetable(): HYPERVISOR_VIRT_START_X86_64 >> L4_PAGETABLE_SHIFT_X86_64, and the
+# same of HYPERVISOR_VIRT_END_X86_64, both & 511; entries xen_first..xen_last are cleared.
+XEN_FIRST_L4 = 256
+XEN_LAST_L4 = 271
+NO_TYPE = -1  # restore side: no record for this PFN yet
+
+_MFN_MASK = np.uint64(((1 << 40) - 1) << 12)
+_PRESENT = np.uint64(1)
+
+
+@dataclass
+class RoundStats:
+    round: int
+    phase: str  # begin | round | suspend | restore
+    sent: int = 0
+    xtab: int = 0
+    normalised: int = 0
+    deferred: int = 0
+    localised: int = 0
+    populated: int = 0
+    pinned: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class MigrationFailed(Exception):
+    def __init__(self, errno: Errno, why: str) -> None:
+        super().__init__(why)
+        self.errno = errno
+        self.why = why
+
+
+@dataclass
+class Migration:
+    """One migration of the guest from `src` to the other host."""
+
+    src: Domain
+    dst: Domain
+    patched: bool
+    journal: Journal
+    state: str = "in_progress"  # in_progress | ok | failed
+    phase: str = "begin"  # the last phase run
+    rounds: list[RoundStats] = field(default_factory=list)
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        pages = self.src.pages
+        self.deferred = np.zeros(pages, np.bool_)
+        self.ever_deferred = np.zeros(pages, np.bool_)
+        self.last_normalised = np.zeros(pages, np.bool_)
+        self.pfn_types = np.full(pages, NO_TYPE, np.int64)
+        self.cr3_pfn: int | None = None
+        self.src_mm = MM(self.src)
+        self.dst_mm = MM(self.dst)
+
+    # -- phases ----------------------------------------------------------------------------
+    def begin(self) -> None:
+        """enable_logdirty(), then round 1 of send_memory_live(): every PFN."""
+        self.src.set_flag("log_dirty", True, "enable_logdirty")
+        self._send(np.arange(self.src.pages), RoundStats(1, "begin"))
+
+    def live_round(self) -> None:
+        """XEN_DOMCTL_SHADOW_OP_CLEAN, then send_dirty_pages() of what it returned.
+        Deferred PFNs wait for the final round unless dirtied again."""
+        pfns = np.array(self.src.clean_dirty("XEN_DOMCTL_SHADOW_OP_CLEAN"), np.int64)
+        self._send(pfns, RoundStats(len(self.rounds) + 1, "round"))
+
+    def suspend(self) -> None:
+        """suspend_and_send_dirty(): pause, the final dirty set OR the deferred set; then
+        the vCPU context, whose CR3 must be in the pseudo-physical map."""
+        self.src.set_flag("paused", True, "suspend_domain")
+        dirty = np.zeros(self.src.pages, np.bool_)
+        dirty[self.src.clean_dirty("XEN_DOMCTL_SHADOW_OP_CLEAN (final)")] = True
+        dirty |= self.deferred
+        self._send(np.flatnonzero(dirty), RoundStats(len(self.rounds) + 1, "suspend"))
+        self.deferred[:] = False
+        if self.src.cr3 is not None:
+            pfn = self.src.mfn_to_pfn(self.src.cr3)
+            if pfn is None:
+                raise MigrationFailed(Errno.ERANGE, "Bad mfn for cr3")
+            self.cr3_pfn = pfn
+            self.journal.note(kind="migration", event="vcpu", cr3_mfn=self.src.cr3,
+                              cr3_pfn=pfn, fn="write_one_vcpu_basic")
+
+    def restore(self) -> None:
+        """x86_pv_stream_complete(): update_vcpu_context(), then pin_pagetables()."""
+        stats = RoundStats(len(self.rounds) + 1, "restore")
+        self.rounds.append(stats)
+        if self.cr3_pfn is not None:
+            if self.dst.p2m[self.cr3_pfn] < 0:
+                self._populate([self.cr3_pfn], stats)
+            mfn = int(self.dst.p2m[self.cr3_pfn])
+            # arch_set_info_guest(): get_page_from_mfn() and get_page_type(root table).
+            mm = self.dst_mm
+            if not mm.get_page_from_mfn(mfn):
+                raise MigrationFailed(Errno.EINVAL, "vCPU context: cr3 frame not the guest's")
+            rc = mm.get_page_type(mfn, PGT.l4)
+            mm.put_old_guest_table()
+            if rc:
+                mm.put_page(mfn)
+                raise MigrationFailed(Errno(-rc), f"vCPU context: cr3 pfn {self.cr3_pfn} "
+                                      f"refused by get_page_type(root table), rc {rc}")
+            self.dst.set_cr3(mfn, "arch_set_info_guest")
+        pins = np.flatnonzero((self.pfn_types >= 0) & (self.pfn_types & PFINFO_LPINTAB != 0))
+        for start in range(0, len(pins), MAX_PIN_BATCH):
+            for pfn in pins[start:start + MAX_PIN_BATCH].tolist():
+                level = pfinfo_level(int(self.pfn_types[pfn]))
+                if not level:
+                    continue
+                mfn = int(self.dst.p2m[pfn])
+                rc = mmuext_pin(self.dst_mm, mfn, PIN_LEVEL[f"pin_l{level}"])
+                self.journal.note(kind="migration", event="pin", pfn=pfn, mfn=mfn,
+                                  level=level, rc=rc, fn="pin_pagetables")
+                if rc:
+                    raise MigrationFailed(Errno(-rc), f"Failed to pin batch of pagetables: "
+                                          f"L{level} pfn {pfn} rc {rc}")
+                stats.pinned += 1
+
+    # -- the save side ------------------------------------------------------------------------
+    def _send(self, pfns: np.ndarray, stats: RoundStats) -> None:
+        self.rounds.append(stats)
+        for start in range(0, len(pfns), MAX_BATCH_SIZE):
+            self._write_batch(pfns[start:start + MAX_BATCH_SIZE], stats)
+
+    def _write_batch(self, pfns: np.ndarray, stats: RoundStats) -> None:
+        """write_batch(): P2M lookup, getpageframeinfo3, normalise, PAGE_DATA record."""
+        src = self.src
+        paused = src.paused
+        mfns = src.p2m[pfns]
+        types = np.full(len(pfns), PFINFO_XTAB, np.int64)
+        actions = ["xtab"] * len(pfns)
+        pages: list[np.ndarray | None] = [None] * len(pfns)
+        for i, (pfn, mfn) in enumerate(zip(pfns.tolist(), mfns.tolist(), strict=True)):
+            if mfn < 0:
+                # "Likely a ballooned page": deferred, and XTAB from getpageframeinfo3.
+                self._defer(pfn, paused)
+                actions[i] = "deferred"
+                continue
+            info = getpageframeinfo3(self.src_mm, mfn, self.patched)
+            types[i] = info
+            if info in (PFINFO_XTAB, PFINFO_BROKEN, PFINFO_XALLOC):
+                continue
+            level = pfinfo_level(info)
+            contents = src.host.contents.get(mfn)
+            if not level:
+                pages[i] = None if contents is None else contents.copy()
+                actions[i] = "raw"
+                self.last_normalised[pfn] = False
+                continue
+            try:
+                pages[i] = self.normalise_pagetable(src.host.entries(mfn), level, paused)
+            except XenError as err:
+                if err.errno == Errno.EAGAIN:
+                    self._defer(pfn, paused)
+                    types[i] = PFINFO_XTAB
+                    actions[i] = "deferred"
+                    self.journal.note(kind="migration", event="defer", pfn=pfn, mfn=mfn,
+                                      why=err.why, fn="normalise_pagetable")
+                    continue
+                raise MigrationFailed(err.errno, f"pfn {pfn} (mfn {mfn}): {err.why}") from err
+            actions[i] = "normalised"
+            self.last_normalised[pfn] = True
+            stats.normalised += 1
+        stats.sent += sum(1 for a in actions if a in ("raw", "normalised"))
+        stats.xtab += sum(1 for a in actions if a in ("xtab", "deferred"))
+        stats.deferred += sum(1 for a in actions if a == "deferred")
+        self.journal.note(kind="migration", event="batch", round=stats.round,
+                          phase=stats.phase, pfns=pfns.tolist(), mfns=mfns.tolist(),
+                          types=[pfinfo_name(int(t)) for t in types], actions=actions,
+                          fn="write_batch")
+        self.process_page_data(pfns, types, pages, stats)
+
+    def _defer(self, pfn: int, paused: bool) -> None:
+        self.deferred[pfn] = True
+        if not paused:
+            self.ever_deferred[pfn] = True
+
+    def normalise_pagetable(self, src: np.ndarray, level: int, paused: bool) -> np.ndarray:
+        """normalise_pagetable(): Xen's L4 slots cleared, every present entry's MFN turned
+        into a PFN; an MFN outside the pseudo-physical map is EAGAIN while the guest is
+        live and ERANGE once it is paused."""
+        dst = src.copy()
+        if level == 4:
+            dst[XEN_FIRST_L4:XEN_LAST_L4 + 1] = 0
+        for i in np.flatnonzero(dst & _PRESENT).tolist():
+            pte = int(dst[i])
+            if level > 1 and pte & ptes.FLAG_BITS["pse"]:
+                raise XenError(Errno.E2BIG, f"Cannot migrate superpage (L{level}[{i}])")
+            mfn = ptes.mfn_of(pte)
+            pfn = self.src.mfn_to_pfn(mfn)
+            if pfn is None:
+                raise XenError(Errno.ERANGE if paused else Errno.EAGAIN,
+                               f"Bad mfn for L{level}[{i}]: mfn {mfn} not in the "
+                               "pseudo-physical map")
+            dst[i] = ptes.make(pfn, ptes.flags_of(pte))
+        return dst
+
+    # -- the restore side -------------------------------------------------------------------
+    def process_page_data(self, pfns: np.ndarray, types: np.ndarray,
+                          pages: list[np.ndarray | None], stats: RoundStats) -> None:
+        """process_page_data(): populate the batch, record types (the last record for a
+        PFN wins), localise page tables, write the contents through writable mappings."""
+        with_data = [i for i, t in enumerate(types.tolist())
+                     if t not in (PFINFO_XTAB, PFINFO_BROKEN)]
+        self._populate([int(pfns[i]) for i in with_data
+                        if self.dst.p2m[pfns[i]] < 0], stats)
+        self.pfn_types[pfns] = types
+        for i in with_data:
+            pfn, info, page = int(pfns[i]), int(types[i]), pages[i]
+            level = pfinfo_level(info)
+            if level and page is not None:
+                page = self.localise_page(page, stats)
+                stats.localised += 1
+                self.journal.note(kind="migration", event="localise", pfn=pfn,
+                                  mfn=int(self.dst.p2m[pfn]), level=level,
+                                  fn="x86_pv_localise_page")
+            self._write_contents(int(self.dst.p2m[pfn]), page)
+        self._written_through_writable_mappings(self.dst.p2m[pfns[with_data]])
+
+    def localise_page(self, page: np.ndarray, stats: RoundStats) -> np.ndarray:
+        """x86_pv_localise_page(): PFN -> MFN for every present entry, populating PFNs
+        first seen here."""
+        present = np.flatnonzero(page & _PRESENT)
+        pfns = ((page[present] & _MFN_MASK) >> np.uint64(12)).astype(np.int64)
+        if np.any(pfns >= self.dst.pages):
+            raise MigrationFailed(Errno.ERANGE, "localise: pfn beyond the guest's P2M")
+        new = [p for p in dict.fromkeys(pfns.tolist()) if self.dst.p2m[p] < 0]
+        self._populate(new, stats)
+        out = page.copy()
+        mfns = self.dst.p2m[pfns].astype(np.uint64)
+        out[present] = (page[present] & ~_MFN_MASK) | (mfns << np.uint64(12))
+        return out
+
+    def _populate(self, pfns: list[int], stats: RoundStats) -> None:
+        """populate_pfns(): xc_domain_populate_physmap_exact() in this order."""
+        if not pfns:
+            return
+        host = self.dst.host
+        mfns = host.alloc_frames(len(pfns))
+        if mfns is None:
+            raise MigrationFailed(Errno.ENOMEM, f"Failed to populate {len(pfns)} pfns")
+        host.assign(mfns, "populate_physmap")
+        host.set_m2p_many(np.array(mfns), np.array(pfns), "set_gpfn_from_mfn")
+        self.dst.set_p2m_many(np.array(pfns), np.array(mfns), "populate_pfns")
+        stats.populated += len(pfns)
+
+    def _write_contents(self, mfn: int, page: np.ndarray | None) -> None:
+        host = self.dst.host
+        if page is not None and page.any():
+            host.replace_contents(mfn, page, "process_page_data")
+        elif mfn in host.contents:
+            host.replace_contents(mfn, None, "process_page_data")
+
+    def _written_through_writable_mappings(self, mfns: np.ndarray) -> None:
+        """The tool stack writes through writable foreign mappings: each frame takes a
+        PGT_writable_page type reference and drops it, so it ends writable, count 0."""
+        host = self.dst.host
+        assert not host.type_count[mfns].any()
+        fn = "process_page_data (writable mapping)"
+        host.set_many(mfns, "type", PGT.writable, fn)
+        host.set_many(mfns, "validated", True, fn)
+
+
+def destroy_domain(dom: Domain, fn: str) -> None:
+    """domain_kill(): every frame the domain owns returns to the free pool. The end state
+    of relinquish_memory() is modelled, not its order."""
+    host: Host = dom.host
+    mfns = np.flatnonzero(host.owner == OWNER_GUEST)
+    for name, value in (("pinned", False), ("validated", False), ("partial", False),
+                        ("type_count", 0), ("count", 0), ("allocated", False),
+                        ("type", PGT.none), ("nr_validated_ptes", 0),
+                        ("linear_pt_count", 0), ("owner", OWNER_FREE)):
+        host.set_many(mfns, name, value, fn)
+    for mfn in mfns.tolist():
+        if mfn in host.contents:
+            host.replace_contents(mfn, None, fn)
+        host.note_freed(mfn)
+    if dom.cr3 is not None:
+        dom.set_cr3(None, fn)
+    backed = np.flatnonzero(dom.p2m >= 0)
+    if len(backed):
+        dom.set_p2m_many(backed, np.full(len(backed), -1), fn)
+    dom.set_flag("log_dirty", False, fn)
+    dom.set_flag("paused", False, fn)

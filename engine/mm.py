@@ -1,0 +1,354 @@
+"""Reference counting, types, validation and de-validation: the model of
+xen/arch/x86/mm.c (Xen 4.15 names first, with the newer names where they differ).
+
+Invariants kept here, as mm.c states them:
+- A frame's type may change only while its type count is zero (_get_page_type()).
+- A page-table page with a non-zero type count is PGT_validated, or PGT_partial while a
+  preempted validation is pending; its present entries then hold references.
+- When the last type reference of a validated page table goes, PGT_validated is cleared
+  first and every entry's references are dropped (free_page_type()/devalidate_page());
+  the type field is left as it was.
+- Functions return 0 or a negative errno, as Xen's do; on failure they give back every
+  reference they took, except where Xen itself leaves state behind (noted where it does).
+"""
+
+from __future__ import annotations
+
+from .constants import PAGE_TABLE_TYPES, PGT, ROOT_PAGETABLE_FIRST_XEN_SLOT
+from .constants import ROOT_PAGETABLE_LAST_XEN_SLOT, Errno
+from .domain import Domain
+from .host import OWNER_FREE, OWNER_GUEST, Host
+from . import pte as ptes
+
+EINVAL = -int(Errno.EINVAL)
+EBUSY = -int(Errno.EBUSY)
+EPERM = -int(Errno.EPERM)
+ERESTART = -int(Errno.ERESTART)
+
+L1 = int(PGT.l1)
+L4 = int(PGT.l4)
+
+
+def is_guest_l4_slot(index: int) -> bool:
+    """is_guest_l4_slot() for a 64-bit guest: slots 256..271 are Xen's."""
+    return not ROOT_PAGETABLE_FIRST_XEN_SLOT <= index <= ROOT_PAGETABLE_LAST_XEN_SLOT
+
+
+class Preemption:
+    """hypercall_preempt_check() made explicit: a pin with `preempt_after: N` stops after
+    N slots of the table being pinned (Xen's nr_validated_ptes counts slots). Nested
+    validations of lower-level tables run to completion (a simplification: Xen can also
+    preempt those, leaving PGT_partial on a lower level)."""
+
+    def __init__(self, mfn: int | None = None, after: int | None = None) -> None:
+        self.mfn = mfn
+        self.after = after
+
+    def should_stop(self, mfn: int, done: int) -> bool:
+        return self.after is not None and mfn == self.mfn and done >= self.after
+
+
+NO_PREEMPTION = Preemption()
+
+
+class MM:
+    """mm.c bound to one domain on its host."""
+
+    def __init__(self, dom: Domain) -> None:
+        self.d = dom
+        self.h: Host = dom.host
+
+    # -- general references ------------------------------------------------------------
+    def get_page(self, mfn: int, fn: str = "get_page") -> bool:
+        """get_page(page, d): fails on a free frame or one the domain does not own."""
+        h = self.h
+        if not h.mfn_valid(mfn) or h.owner[mfn] != OWNER_GUEST or h.count[mfn] == 0:
+            return False
+        h.add(mfn, "count", 1, fn)
+        return True
+
+    def put_page(self, mfn: int, fn: str = "put_page") -> None:
+        """put_page(): the last general reference frees the frame (free_domheap_page())."""
+        h = self.h
+        assert h.count[mfn] > 0, f"put_page on mfn {mfn} with count 0"
+        h.add(mfn, "count", -1, fn)
+        if h.count[mfn] == 0:
+            self.free_domheap_page(mfn)
+
+    def free_domheap_page(self, mfn: int) -> None:
+        h = self.h
+        fn = "free_domheap_page"
+        assert h.type_count[mfn] == 0 and not h.allocated[mfn]
+        h.set(mfn, "owner", OWNER_FREE, fn)
+        h.set(mfn, "type", PGT.none, fn)
+        h.set(mfn, "validated", False, fn)
+        h.set(mfn, "pinned", False, fn)
+        h.set(mfn, "partial", False, fn)
+        h.set(mfn, "nr_validated_ptes", 0, fn)
+        h.set(mfn, "linear_pt_count", 0, fn)
+        if mfn in h.contents:
+            h.replace_contents(mfn, None, "scrub_one_page")
+        h.note_freed(mfn)
+
+    def get_page_from_mfn(self, mfn: int) -> bool:
+        """get_page_from_mfn(): mfn_valid() and get_page()."""
+        return self.get_page(mfn, "get_page_from_mfn")
+
+    # -- type references ---------------------------------------------------------------
+    def get_page_type(self, mfn: int, type_: int,
+                      preempt: Preemption = NO_PREEMPTION) -> int:
+        """_get_page_type(): take a type reference, changing the type only at count 0 and
+        validating a page-table type that is not PGT_validated."""
+        h = self.h
+        fn = "_get_page_type"
+        continuing = False
+        if h.type_count[mfn] == 0:
+            if h.type[mfn] != type_:
+                h.set(mfn, "type", type_, fn)
+                # No validation is needed for writable (and shared) pages.
+                h.set(mfn, "validated", type_ in (PGT.writable, PGT.shared), fn)
+            h.set(mfn, "type_count", 1, fn)
+        elif h.type[mfn] != type_:
+            return EINVAL  # "Bad type"
+        elif not h.validated[mfn]:
+            # Another validation in progress could only be waited for; in this model the
+            # only unvalidated page with a count is one left PGT_partial: continue it.
+            # "Type ref count was left at 1 when PGT_partial got set."
+            assert h.partial[mfn], f"mfn {mfn}: validation in progress"
+            continuing = True
+            h.set(mfn, "partial", False, fn)
+        else:
+            h.add(mfn, "type_count", 1, fn)
+
+        rc = 0
+        if not h.validated[mfn]:
+            if not continuing:
+                h.set(mfn, "nr_validated_ptes", 0, fn)
+                h.set(mfn, "linear_pt_count", 0, fn)
+            rc = self.validate_page(mfn, type_, preempt)
+        if continuing:
+            self.put_page(mfn, "put_page (partial reference)")
+        return rc
+
+    def validate_page(self, mfn: int, type_: int, preempt: Preemption) -> int:
+        """validate_page() (4.15: alloc_page_type())."""
+        h = self.h
+        fn = "validate_page"
+        # "A page table is dirtied when its type count becomes non-zero."
+        self.d.paging_mark_dirty(mfn, fn)
+        if type_ == L1:
+            rc = self.promote_l1_table(mfn)
+        else:
+            rc = self.promote_table(mfn, type_, preempt)
+        if rc == 0:
+            h.set(mfn, "validated", True, fn)
+        elif rc == ERESTART or mfn in self.d.old_guest_tables:
+            # Preempted, or failed after some entries: the page keeps its type count and a
+            # light reference until it is continued or torn down (put_old_guest_table()).
+            h.add(mfn, "count", 1, "get_page_light")
+            h.set(mfn, "partial", True, fn)
+        else:
+            # "page->u.inuse.type_info = 0": type none, count 0.
+            h.set(mfn, "type", PGT.none, fn)
+            h.set(mfn, "type_count", 0, fn)
+            h.set(mfn, "validated", False, fn)
+        return rc
+
+    def promote_l1_table(self, mfn: int) -> int:
+        """promote_l1_table() (alloc_l1_table()): not preemptible; on error it releases
+        what it took at once."""
+        entries = self.h.entries(mfn)
+        for i in range(len(entries)):
+            e = int(entries[i])
+            if not ptes.present(e):
+                continue
+            rc = self.get_page_from_l1e(e)
+            if rc:
+                for j in range(i - 1, -1, -1):
+                    self.put_page_from_l1e(int(entries[j]))
+                return rc
+        return 0
+
+    def promote_table(self, mfn: int, level: int, preempt: Preemption) -> int:
+        """promote_l2_table() .. promote_l4_table() (alloc_lN_table())."""
+        h = self.h
+        start = int(h.nr_validated_ptes[mfn])
+        entries = h.entries(mfn)
+        for i in range(start, len(entries)):
+            if i > start and preempt.should_stop(mfn, i - start):
+                h.set(mfn, "nr_validated_ptes", i, "promote_l%d_table" % level)
+                return ERESTART
+            if level == L4 and not is_guest_l4_slot(i):
+                continue
+            e = int(entries[i])
+            if not ptes.present(e):
+                continue
+            rc = self.get_page_from_lne(e, mfn, level)
+            if rc < 0:
+                if i:
+                    # Entries 0..i-1 hold references: Xen leaves the page partial and
+                    # makes it old_guest_table, torn down by the hypercall's continuation.
+                    h.set(mfn, "nr_validated_ptes", i, "promote_l%d_table" % level)
+                    self.d.old_guest_tables.append(mfn)
+                return rc
+        if level == L4:
+            # init_xen_l4_slots(): Xen fills its own slots (not shown by the model).
+            for i in range(ROOT_PAGETABLE_FIRST_XEN_SLOT, ROOT_PAGETABLE_LAST_XEN_SLOT + 1):
+                if entries[i]:
+                    h.write_entry(mfn, i, 0, "init_xen_l4_slots")
+        return 0
+
+    def put_page_type(self, mfn: int) -> None:
+        """_put_page_type(): the last type reference of a validated (or partial) page
+        table de-validates it; the type field stays."""
+        h = self.h
+        fn = "_put_page_type"
+        assert h.type_count[mfn] > 0, f"put_page_type on mfn {mfn} with type count 0"
+        if (h.type_count[mfn] == 1 and int(h.type[mfn]) in PAGE_TABLE_TYPES
+                and (h.validated[mfn] or h.partial[mfn])):
+            was_partial = bool(h.partial[mfn])
+            # "Page-table pages must be unvalidated when count is zero": clear first.
+            h.set(mfn, "validated", False, fn)
+            h.set(mfn, "partial", False, fn)
+            self.devalidate_page(mfn, was_partial)
+            h.set(mfn, "type_count", 0, fn)
+            if was_partial:
+                self.put_page(mfn, "put_page (partial reference)")
+        else:
+            h.add(mfn, "type_count", -1, fn)
+
+    def devalidate_page(self, mfn: int, was_partial: bool) -> None:
+        """devalidate_page() (4.15: free_page_type()) with demote_lN_table()."""
+        h = self.h
+        fn = "devalidate_page"
+        # "A page table is dirtied when its type count becomes zero."
+        self.d.paging_mark_dirty(mfn, fn)
+        level = int(h.type[mfn])
+        if not was_partial:
+            h.set(mfn, "nr_validated_ptes", 512, fn)
+        upto = int(h.nr_validated_ptes[mfn])
+        entries = h.entries(mfn)
+        for i in range(upto - 1, -1, -1):
+            e = int(entries[i])
+            if level == L1:
+                self.put_page_from_l1e(e)
+            elif level != L4 or is_guest_l4_slot(i):
+                self.put_page_from_lne(e, mfn)
+
+    def put_page_and_type(self, mfn: int) -> None:
+        self.put_page_type(mfn)
+        self.put_page(mfn, "put_page_and_type")
+
+    def get_page_and_type_from_mfn(self, mfn: int, type_: int,
+                                   preempt: Preemption = NO_PREEMPTION) -> int:
+        """get_page_and_type_from_mfn(): a general and a type reference; the general one
+        is kept on failure only for a page left to old_guest_table."""
+        if not self.get_page_from_mfn(mfn):
+            return EINVAL
+        rc = self.get_page_type(mfn, type_, preempt)
+        if rc and mfn not in self.d.old_guest_tables:
+            self.put_page(mfn)
+        return rc
+
+    # -- entries -------------------------------------------------------------------------
+    def get_page_from_l1e(self, e: int) -> int:
+        """get_page_from_l1e() for a present entry."""
+        if ptes.flags_of(e) & ptes.L1_DISALLOW_MASK:
+            return EINVAL  # "Bad L1 flags"
+        mfn = ptes.mfn_of(e)
+        h = self.h
+        if not h.mfn_valid(mfn):
+            return EPERM  # not RAM: MMIO, and the guest has no I/O-memory permission
+        # page_get_owner_and_reference(): a free frame yields no owner and no reference;
+        # a frame of another domain is refused (could_not_pin).
+        if h.count[mfn] == 0 or h.owner[mfn] != OWNER_GUEST:
+            return EBUSY
+        h.add(mfn, "count", 1, "get_page_from_l1e")
+        if ptes.writable(e) and self.get_page_type(mfn, PGT.writable) != 0:
+            self.put_page(mfn)
+            return EBUSY
+        return 0
+
+    def put_page_from_l1e(self, e: int) -> None:
+        if not ptes.present(e):
+            return
+        mfn = ptes.mfn_of(e)
+        if not self.h.mfn_valid(mfn):
+            return
+        if ptes.writable(e):
+            self.put_page_and_type(mfn)
+        else:
+            self.put_page(mfn, "put_page_from_l1e")
+
+    def get_page_from_lne(self, e: int, ptmfn: int, level: int) -> int:
+        """get_page_from_l2e() / l3e / l4e for a present entry of a level-`level` table:
+        the target must be a table of the next level down, or a linear entry."""
+        if ptes.flags_of(e) & ptes.DISALLOW_MASK[level]:
+            return EINVAL  # "Bad L%d flags"
+        target = ptes.mfn_of(e)
+        rc = self.get_page_and_type_from_mfn(target, level - 1)
+        if rc == EINVAL and self.get_linear_pagetable(e, ptmfn, level):
+            rc = 0
+        return rc
+
+    def get_linear_pagetable(self, e: int, ptmfn: int, level: int) -> bool:
+        """define_get_linear_pagetable(): a read-only entry pointing at a table of the
+        same level. An entry naming its own table takes no reference; one naming another
+        table needs it validated, and neither table may be on the other side of a linear
+        relation already (linear_pt_count: > 0 entries it holds, < 0 uses of it)."""
+        h = self.h
+        fn = "get_l%d_linear_pagetable" % level
+        if ptes.writable(e):
+            return False  # "Attempt to create linear p.t. with write perms"
+        target = ptes.mfn_of(e)
+        if target == ptmfn:
+            return True
+        if h.owner[ptmfn] != OWNER_GUEST or not self.get_page_from_mfn(target):
+            return False
+        if h.linear_pt_count[ptmfn] < 0:  # inc_linear_entries()
+            self.put_page(target)
+            return False
+        if h.linear_pt_count[target] > 0:  # inc_linear_uses()
+            self.put_page(target)
+            return False
+        if int(h.type[target]) != level or not h.validated[target]:
+            self.put_page(target)
+            return False
+        h.add(ptmfn, "linear_pt_count", 1, "inc_linear_entries")
+        h.add(target, "linear_pt_count", -1, "inc_linear_uses")
+        h.add(target, "type_count", 1, fn)
+        return True
+
+    def put_page_from_lne(self, e: int, ptmfn: int) -> None:
+        """put_page_from_l2e() .. l4e() via put_pt_page()."""
+        if not ptes.present(e):
+            return
+        target = ptes.mfn_of(e)
+        if target == ptmfn:
+            return
+        h = self.h
+        if h.type[target] == h.type[ptmfn]:  # PGT_type_equal(): it was a linear entry
+            h.add(target, "linear_pt_count", 1, "dec_linear_uses")
+            h.add(ptmfn, "linear_pt_count", -1, "dec_linear_entries")
+        self.put_page_and_type(target)
+
+    def entry_holds_references(self, mfn: int, index: int) -> bool:
+        """Whether entry `index` of this page currently holds references."""
+        h = self.h
+        level = int(h.type[mfn])
+        if level not in PAGE_TABLE_TYPES:
+            return False
+        if h.validated[mfn]:
+            return level != L4 or is_guest_l4_slot(index)
+        return bool(h.partial[mfn]) and index < int(h.nr_validated_ptes[mfn])
+
+    # -- end of hypercall ----------------------------------------------------------------
+    def put_old_guest_table(self) -> None:
+        """put_old_guest_table(), run by the continuation a failed validation sets up: the
+        partly validated page loses its entries' references and its own type reference
+        (ending de-validated: type kept, count 0), then the general reference kept for
+        it."""
+        while self.d.old_guest_tables:
+            mfn = self.d.old_guest_tables.pop()
+            self.put_page_type(mfn)
+            self.put_page(mfn, "put_old_guest_table")

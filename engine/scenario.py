@@ -1,0 +1,436 @@
+"""The scenario contract (shared/spec/scenarios.md) as validated models.
+
+A scenario is validated whole before anything runs; errors name the step (1-based) and
+the field. `{patched: X, unpatched: Y}` values are resolved for one Xen variant before
+validation, so a scenario is checked once per variant it will run under.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import model_validator
+
+from .constants import MFN_BITS
+from .errors import InvalidInput
+from .pte import FLAG_BITS
+
+MAX_PAGES = 1_048_576
+XEN_VARIANTS = ("patched", "unpatched")
+
+
+def _parse_int(value: Any) -> Any:
+    """Integers may be written in hex (`0x1f`), in YAML or in JSON strings."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            return int(text, 16) if text.startswith("0x") else int(text, 10)
+        except ValueError:
+            return value
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, not a boolean")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_parse_int)]
+Index = Annotated[int, BeforeValidator(_parse_int), Field(ge=0, le=511)]
+Frame = Annotated[int, BeforeValidator(_parse_int), Field(ge=0, lt=1 << MFN_BITS)]
+Flag = Literal[tuple(FLAG_BITS)]  # type: ignore[valid-type]
+HostName = Literal["source", "destination"]
+TypeName = Literal["none", "l1", "l2", "l3", "l4", "writable", "seg_desc"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PageRef(Model):
+    """`{pfn: N}` (through the guest's P2M) or `{mfn: N}` (a raw machine frame)."""
+
+    pfn: Frame | None = None
+    mfn: Frame | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PageRef:
+        if (self.pfn is None) == (self.mfn is None):
+            raise ValueError("give exactly one of pfn or mfn")
+        return self
+
+
+class EntryValue(PageRef):
+    flags: list[Flag] = []
+
+
+class MmuUpdate(PageRef):
+    index: Index
+    entry: EntryValue | Annotated[int, BeforeValidator(_parse_int), Field(ge=0, lt=1 << 64)]
+
+
+class Mmuext(PageRef):
+    cmd: Literal["pin_l1", "pin_l2", "pin_l3", "pin_l4", "unpin", "new_baseptr"]
+    preempt_after: Annotated[int, BeforeValidator(_parse_int), Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _preempt_only_for_upper_pins(self) -> Mmuext:
+        if self.preempt_after is not None and self.cmd not in ("pin_l2", "pin_l3", "pin_l4"):
+            raise ValueError("preempt_after applies to pin_l2..pin_l4 only "
+                             "(promote_l1_table() is not preemptible)")
+        return self
+
+
+class Write(PageRef):
+    pass
+
+
+class Memory(PageRef):
+    cmd: Literal["decrease_reservation", "populate_physmap"]
+
+    @model_validator(mode="after")
+    def _populate_names_pfn(self) -> Memory:
+        if self.cmd == "populate_physmap" and self.pfn is None:
+            raise ValueError("populate_physmap names the guest pfn to populate")
+        return self
+
+
+Phase = Literal["all", "begin", "round", "suspend", "restore"]
+
+
+class Migrate(Model):
+    phase: Phase = "all"
+    rounds: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _rounds_with_all(self) -> Migrate:
+        if self.rounds is not None and self.phase != "all":
+            raise ValueError("rounds goes with phase all")
+        return self
+
+
+class FrameRef(PageRef):
+    on: HostName | None = None
+
+
+class EntryRef(FrameRef):
+    index: Index
+
+
+Expect = Literal["ok", "error", "failed"] | dict[str, Any]
+
+
+class Check(Model):
+    frame: FrameRef | None = None
+    type: TypeName | None = None
+    validated: bool | None = None
+    pinned: bool | None = None
+    partial: bool | None = None
+    type_count: Annotated[int, Field(ge=0)] | None = None
+    count: Annotated[int, Field(ge=0)] | None = None
+    owner: str | None = None
+    pfinfo: FrameRef | None = None
+    is_: str | None = Field(None, alias="is")
+    entry: EntryRef | None = None
+    maps_pfn: Int | None = None
+    maps_mfn: Int | None = None
+    target_owner: str | None = None
+    present: bool | None = None
+    flags: list[Flag] | None = None
+    migration: Literal["ok", "failed", "not_started", "in_progress"] | None = None
+    deferred: list[Int] | None = None
+    normalised: list[Int] | None = None
+    audit: Literal["ok"] | None = None
+    guest_on: HostName | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _fields_have_their_subject(self) -> Check:
+        given = self.model_fields_set
+        groups = {
+            "frame": {"type", "validated", "pinned", "partial", "type_count", "count",
+                      "owner"},
+            "pfinfo": {"is_"},
+            "entry": {"maps_pfn", "maps_mfn", "target_owner", "present", "flags"},
+        }
+        for subject, fields in groups.items():
+            stray = sorted(f.rstrip("_") for f in fields & given)
+            if stray and subject not in given:
+                raise ValueError(f"{', '.join(stray)} need(s) `{subject}:`")
+        if not given:
+            raise ValueError("a check needs at least one field")
+        return self
+
+
+class Step(Model):
+    """One step: exactly one operation key (or none: a narration), `expect`, `note`."""
+
+    mmu_update: MmuUpdate | None = None
+    mmuext: Mmuext | None = None
+    write: Write | None = None
+    memory: Memory | None = None
+    migrate: Migrate | None = None
+    check: Check | None = None
+    expect: Any = None
+    note: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("migrate"), str):
+            data = {**data, "migrate": {"phase": data["migrate"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _one_operation(self) -> Step:
+        ops = [op for op in OPERATIONS if getattr(self, op) is not None]
+        if len(ops) > 1:
+            raise ValueError(f"a step has one operation, found {', '.join(ops)}")
+        if not ops and self.note is None:
+            raise ValueError(f"a step needs one of {', '.join(OPERATIONS)} (or a note)")
+        return self
+
+    @property
+    def op(self) -> str:
+        for op in OPERATIONS:
+            if getattr(self, op) is not None:
+                return op
+        return "note"
+
+    @property
+    def body(self) -> Any:
+        return getattr(self, self.op) if self.op != "note" else None
+
+
+OPERATIONS = ("mmu_update", "mmuext", "write", "memory", "migrate", "check")
+ERRNO_NAMES = ("EPERM", "ENOENT", "EINTR", "E2BIG", "EAGAIN", "ENOMEM", "EFAULT", "EBUSY",
+               "EEXIST", "EINVAL", "ERANGE", "ERESTART", "EOPNOTSUPP")
+
+
+def check_expect(step: Step, where: str) -> None:
+    """`expect: ok | error | {rc: -EINVAL}`, or `ok | failed` for a migrate step."""
+    expect, op = step.expect, step.op
+    if expect is None:
+        return
+    if op in ("note", "check"):
+        raise InvalidInput(f"{where}.expect", "expect goes with a hypercall or migrate step")
+    if op == "migrate":
+        if expect not in ("ok", "failed"):
+            raise InvalidInput(f"{where}.expect", "expect for migrate is ok or failed")
+        return
+    if expect in ("ok", "error"):
+        return
+    if isinstance(expect, dict) and set(expect) == {"rc"}:
+        if str(expect["rc"]).lstrip("-") in ERRNO_NAMES:
+            return
+        raise InvalidInput(f"{where}.expect.rc", f"unknown errno {expect['rc']!r}; one of "
+                           f"-{', -'.join(ERRNO_NAMES)}")
+    raise InvalidInput(f"{where}.expect", "expect is ok, error or {rc: -EINVAL}")
+
+
+class Reserved(Model):
+    first: Frame
+    last: Frame
+    owner: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Reserved:
+        if self.last < self.first:
+            raise ValueError("last is below first")
+        if self.owner in ("guest", "free", "invalid"):
+            raise ValueError(f"owner {self.owner!r} is a reserved word")
+        return self
+
+
+class Shuffle(Model):
+    shuffle: Int
+
+
+class HostSpec(Model):
+    frames: Annotated[int, Field(ge=1, le=1 << 24)] = 1024
+    reserved: list[Reserved] | None = None
+    alloc: Literal["ascending", "descending"] | Shuffle = "ascending"
+
+
+DEFAULT_RESERVED = {"source": [Reserved(first=0, last=255, owner="dom0")],
+                    "destination": [Reserved(first=0, last=127, owner="dom0")]}
+
+
+class Hosts(Model):
+    source: HostSpec = HostSpec()
+    destination: HostSpec = HostSpec()
+
+
+class Guest(Model):
+    pages: Annotated[int, Field(ge=1, le=MAX_PAGES)] = 64
+    layout: Literal["linear", "bare"] = "linear"
+
+
+class Scenario(Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")] = "session"
+    title: str | None = None
+    description: str | None = None
+    xen: Literal["patched", "unpatched"] = "patched"
+    guest: Guest = Guest()
+    hosts: Hosts = Hosts()
+    steps: list[Step] = []
+
+    def reserved(self, host: str) -> list[Reserved]:
+        spec: HostSpec = getattr(self.hosts, host)
+        return DEFAULT_RESERVED[host] if spec.reserved is None else spec.reserved
+
+
+# -- loading -------------------------------------------------------------------------------
+def resolve_variants(value: Any, xen: str) -> Any:
+    """Replace every `{patched: X, unpatched: Y}` with the value for `xen`."""
+    if isinstance(value, dict):
+        if set(value) == set(XEN_VARIANTS):
+            return resolve_variants(value[xen], xen)
+        return {k: resolve_variants(v, xen) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_variants(v, xen) for v in value]
+    return value
+
+
+def parse_text(text: str, source: str = "<scenario>") -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise InvalidInput("", f"{source}: not valid YAML/JSON: {err}") from err
+
+
+def load_file(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise InvalidInput("", f"{path}: {err.strerror}") from err
+    return parse_text(text, str(path))
+
+
+def validate(raw: Any, xen: str | None = None) -> Scenario:
+    """Validate raw scenario data for one variant (`xen` overrides the file's)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidInput("", "a scenario is a mapping (name, guest, hosts, steps...)")
+    variant = xen or raw.get("xen") or "patched"
+    if variant not in XEN_VARIANTS:
+        raise InvalidInput("xen", f"{variant!r} is not one of patched, unpatched")
+    data = dict(raw)
+    data["xen"] = variant
+    if "steps" in data and data["steps"] is not None:
+        data["steps"] = [_resolve_step(s, variant) for s in data["steps"]]
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        raise _invalid(err) from None
+    check_consistency(scenario)
+    return scenario
+
+
+def validate_step(raw: Any, xen: str, number: int | None = None) -> Step:
+    """One step on its own (the web console, the REST API)."""
+    try:
+        step = Step.model_validate(_resolve_step(raw, xen))
+    except ValidationError as err:
+        raise _invalid(err, prefix=() if number is None else ("steps", number - 1)) from None
+    check_expect(step, "step" if number is None else f"steps[{number}]")
+    return step
+
+
+def _resolve_step(step: Any, xen: str) -> Any:
+    if not isinstance(step, dict):
+        return step
+    out = dict(step)
+    if "expect" in out:
+        out["expect"] = resolve_variants(out["expect"], xen)
+    if isinstance(out.get("check"), dict):
+        out["check"] = {k: resolve_variants(v, xen) if k not in ("frame", "pfinfo", "entry")
+                        else v for k, v in out["check"].items()}
+    return out
+
+
+_FIELD_PART = re.compile(r"^[a-z_][a-z0-9_]*$")
+_UNION_TAGS = {"int", "str", "bool", "dict", "list", "float", "none"}
+
+
+def _invalid(err: ValidationError, prefix: tuple[Any, ...] = ()) -> InvalidInput:
+    """The first error as `steps[3].mmu_update.index` (step numbers 1-based)."""
+    first = err.errors()[0]
+    parts: list[str] = []
+    loc = prefix + tuple(first["loc"])
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            if i > 0 and loc[i - 1] == "steps":
+                parts[-1] = f"steps[{part + 1}]"
+            else:
+                parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
+        elif _FIELD_PART.match(part) and part not in _UNION_TAGS:
+            parts.append("is" if part == "is_" else part)
+    field = ".".join(parts)
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = f"unknown field {str(first['loc'][-1])!r}"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return InvalidInput(field, msg)
+
+
+def check_consistency(scenario: Scenario) -> None:
+    """What the models cannot see alone: PFNs within the guest, a linear layout that fits,
+    hosts large enough, reserved ranges inside their host, migration phases in order."""
+    pages = scenario.guest.pages
+    if scenario.guest.layout == "linear":
+        from .builder import linear_pt_pages
+
+        if pages < linear_pt_pages(pages):
+            raise InvalidInput("guest.pages", f"{pages} pages cannot hold the linear "
+                               f"layout's {linear_pt_pages(pages)} page-table pages")
+    for host in ("source", "destination"):
+        spec: HostSpec = getattr(scenario.hosts, host)
+        taken = 0
+        for n, r in enumerate(scenario.reserved(host)):
+            if r.last >= spec.frames:
+                raise InvalidInput(f"hosts.{host}.reserved[{n}].last",
+                                   f"MFN {r.last} is beyond the host's {spec.frames} frames")
+            taken += r.last - r.first + 1
+        if spec.frames - taken < pages:
+            raise InvalidInput(f"hosts.{host}.frames", f"the guest's {pages} pages do not "
+                               f"fit in {spec.frames - taken} free frames")
+    phase = "none"  # none | live | paused
+    for n, step in enumerate(scenario.steps, start=1):
+        body = step.body
+        check_expect(step, f"steps[{n}]")
+        where = f"steps[{n}].{step.op}"
+        for ref_name in ("pfn",):
+            for obj in _page_refs(body):
+                value = getattr(obj, ref_name, None)
+                if value is not None and value >= pages:
+                    raise InvalidInput(f"{where}.pfn", f"pfn {value} is not below "
+                                       f"guest.pages ({pages})")
+        if step.op in ("mmu_update", "mmuext", "write", "memory") and phase == "paused":
+            raise InvalidInput(where, "the guest is paused (after migrate suspend): it "
+                               "cannot make hypercalls until restore")
+        if step.op == "migrate":
+            ph = step.migrate.phase
+            expected = {"none": ("all", "begin"), "live": ("round", "suspend"),
+                        "paused": ("restore",)}[phase]
+            if ph not in expected:
+                raise InvalidInput(f"{where}.phase", f"{ph} cannot follow the migration "
+                                   f"state here; expected {' or '.join(expected)}")
+            phase = {"all": "none", "begin": "live", "round": "live", "suspend": "paused",
+                     "restore": "none"}[ph]
+
+
+def _page_refs(body: Any) -> list[Any]:
+    if body is None:
+        return []
+    refs = [body]
+    for name in ("entry", "frame", "pfinfo"):
+        sub = getattr(body, name, None)
+        if isinstance(sub, PageRef):
+            refs.append(sub)
+    return refs

@@ -1,0 +1,236 @@
+"""A session: a World plus its ordered event log. The only API the entry points use
+(docs/engine-api.md). Deterministic: the same scenario and steps give the same events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .constants import TYPE_NAMES, errno_name
+from .errors import InvalidInput
+from .mm import MM
+from .scenario import Scenario, Step, parse_text, validate, validate_step
+from .world import HOSTS, World
+from . import pte as ptes
+
+FLAG_ALLOCATED, FLAG_VALIDATED, FLAG_PINNED, FLAG_PARTIAL = 1, 2, 4, 8
+
+
+class Session:
+    def __init__(self, scenario: Scenario, raw: dict[str, Any]) -> None:
+        self.scenario = scenario
+        self.raw = raw
+        self.world = World(scenario)
+        self.log: list[dict[str, Any]] = []
+        self.script: list[dict[str, Any]] = list(raw.get("steps") or [])
+        self.cursor = 0
+
+    @classmethod
+    def create(cls, scenario: dict[str, Any] | str | None = None,
+               xen: str | None = None) -> Session:
+        raw = parse_text(scenario, "scenario") if isinstance(scenario, str) else scenario
+        raw = dict(raw or {})
+        parsed = validate(raw, xen)
+        raw["xen"] = parsed.xen
+        return cls(parsed, raw)
+
+    @property
+    def seq(self) -> int:
+        return len(self.log)
+
+    @property
+    def xen(self) -> str:
+        return self.scenario.xen
+
+    # -- stepping -------------------------------------------------------------------------
+    def apply(self, raw_step: Any, number: int | None = None) -> dict[str, Any]:
+        """Validate and run one step; the event it produced. InvalidInput changes nothing."""
+        step = validate_step(raw_step, self.xen, number)
+        if step.op != "note":
+            self._check_pfns(step)
+        outcome = self.world.execute(step)
+        assertions = list(outcome.assertions)
+        if step.expect is not None:
+            assertions.insert(0, expect_assertion(step, outcome.rc, outcome.result))
+        event = {
+            "seq": self.seq + 1,
+            "op": step.op,
+            "step": step_dict(step),
+            "rc": outcome.rc,
+            "errno": errno_name(outcome.rc),
+            "result": outcome.result,
+            "message": outcome.message,
+            "deltas": outcome.deltas,
+            "assertions": assertions,
+        }
+        if step.note:
+            event["note"] = step.note
+        self.log.append(event)
+        return event
+
+    def run_next(self, count: int | None = 1) -> list[dict[str, Any]]:
+        """Apply the next `count` steps of the loaded scenario (None: all that remain)."""
+        events = []
+        while self.cursor < len(self.script) and (count is None or len(events) < count):
+            events.append(self.apply(self.script[self.cursor], self.cursor + 1))
+            self.cursor += 1
+        return events
+
+    def _check_pfns(self, step: Step) -> None:
+        pages = self.scenario.guest.pages
+        body = step.body
+        for obj, where in ((body, step.op), (getattr(body, "entry", None), "entry"),
+                           (getattr(body, "frame", None), "frame"),
+                           (getattr(body, "pfinfo", None), "pfinfo")):
+            pfn = getattr(obj, "pfn", None)
+            if pfn is not None and pfn >= pages:
+                raise InvalidInput(f"{step.op}.pfn" if where == step.op else
+                                   f"{step.op}.{where}.pfn",
+                                   f"pfn {pfn} is not below guest.pages ({pages})")
+
+    def events(self, since: int = 0) -> list[dict[str, Any]]:
+        return self.log[max(since, 0):]
+
+    # -- views -------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        w = self.world
+        m = w.migration
+        return {
+            "seq": self.seq,
+            "name": self.scenario.name,
+            "title": self.scenario.title,
+            "description": self.scenario.description,
+            "xen": self.xen,
+            "types": TYPE_NAMES,
+            "guest": {"pages": w.guest.pages, "layout": self.scenario.guest.layout,
+                      "host": w.guest_host, "paused": w.guest.paused,
+                      "p2m": w.guest.p2m.tolist()},
+            "hosts": {name: host_snapshot(w, name) for name in HOSTS},
+            "migration": migration_snapshot(w),
+            "script": self.script,
+            "cursor": self.cursor,
+            "migration_state": "not_started" if m is None else m.state,
+        }
+
+    def frame_detail(self, host: str, mfn: int) -> dict[str, Any]:
+        w = self.world
+        if host not in w.hosts:
+            raise InvalidInput("host", f"{host!r} is not one of {', '.join(HOSTS)}")
+        h = w.hosts[host]
+        if not isinstance(mfn, int) or not h.mfn_valid(mfn):
+            raise InvalidInput("mfn", f"{mfn!r} is not a frame of {host} (0..{h.frames - 1})")
+        info = h.frame_info(mfn)
+        dom = w.domain_on(host)
+        info["host"] = host
+        info["pfn"] = dom.mfn_to_pfn(mfn) if dom is not None else None
+        if dom is not None:
+            info["pfinfo"] = pfinfo_label(dom, mfn, w.patched)
+        holds = MM(dom).entry_holds_references if dom is not None else (lambda m, i: False)
+        entries = []
+        page = h.contents.get(mfn)
+        if page is not None:
+            for i in np.flatnonzero(page & np.uint64(1)).tolist():
+                pte = int(page[i])
+                target = ptes.mfn_of(pte)
+                valid = h.mfn_valid(target)
+                pfn = dom.mfn_to_pfn(target) if dom is not None else None
+                entries.append({
+                    "index": i, "pte": ptes.hexstr(pte), "mfn": target,
+                    "flags": ptes.flag_names(pte), "pfn": pfn,
+                    "target_owner": h.owner_name(target) if valid else "invalid",
+                    "target_type": TYPE_NAMES[int(h.type[target])] if valid else None,
+                    "holds_references": holds(mfn, i),
+                    # A de-validated or raw copy whose frame is no longer a guest frame
+                    # (or is a different one than the M2P says) is stale.
+                    "stale": pfn is None,
+                })
+        info["entries"] = entries
+        return info
+
+    def export_yaml(self) -> str:
+        """The session as a scenario that replays it under `pvframes run`."""
+        doc: dict[str, Any] = {"name": self.scenario.name}
+        for key in ("title", "description"):
+            if self.raw.get(key):
+                doc[key] = self.raw[key]
+        doc["xen"] = self.xen
+        doc["guest"] = self.scenario.guest.model_dump()
+        doc["hosts"] = {name: host_spec(self.scenario, name) for name in HOSTS}
+        doc["steps"] = [event["step"] for event in self.log]
+        return yaml.safe_dump(doc, sort_keys=False)
+
+
+def expect_assertion(step: Step, rc: int, result: str) -> dict[str, Any]:
+    expect = step.expect
+    if step.op == "migrate":
+        actual = "ok" if result == "ok" else "failed"
+        return {"what": "migrate", "expected": expect, "actual": actual,
+                "ok": expect == actual}
+    actual = "ok" if rc == 0 else f"-{errno_name(rc)}"
+    if expect == "error":
+        return {"what": "rc", "expected": "error", "actual": actual, "ok": rc != 0}
+    if expect == "ok":
+        return {"what": "rc", "expected": "ok", "actual": actual, "ok": rc == 0}
+    want = "-" + str(expect["rc"]).lstrip("-")
+    return {"what": "rc", "expected": want, "actual": actual, "ok": want == actual}
+
+
+def step_dict(step: Step) -> dict[str, Any]:
+    """The step as the contract writes it (no defaults added, aliases used)."""
+    out: dict[str, Any] = {}
+    if step.op != "note":
+        body = step.body.model_dump(exclude_none=True, by_alias=True)
+        if step.op == "migrate":
+            body = body["phase"] if set(body) == {"phase"} else body
+        out[step.op] = body
+    if step.expect is not None:
+        out["expect"] = step.expect
+    if step.note is not None:
+        out["note"] = step.note
+    return out
+
+
+def host_spec(scenario: Scenario, name: str) -> dict[str, Any]:
+    spec = getattr(scenario.hosts, name)
+    alloc = spec.alloc if isinstance(spec.alloc, str) else {"shuffle": spec.alloc.shuffle}
+    return {"frames": spec.frames,
+            "reserved": [r.model_dump() for r in scenario.reserved(name)],
+            "alloc": alloc}
+
+
+def pfinfo_label(dom: Any, mfn: int, patched: bool) -> str:
+    from .constants import pfinfo_name
+    from .hypercalls import getpageframeinfo3
+
+    return pfinfo_name(getpageframeinfo3(MM(dom), mfn, patched))
+
+
+def host_snapshot(w: World, name: str) -> dict[str, Any]:
+    h = w.hosts[name]
+    dom = w.domain_on(name)
+    flags = (h.allocated.astype(np.int64) * FLAG_ALLOCATED
+             + h.validated.astype(np.int64) * FLAG_VALIDATED
+             + h.pinned.astype(np.int64) * FLAG_PINNED
+             + h.partial.astype(np.int64) * FLAG_PARTIAL)
+    return {
+        "frames": h.frames, "owners": list(h.owners), "owner": h.owner.tolist(),
+        "count": h.count.tolist(), "type": h.type.tolist(),
+        "type_count": h.type_count.tolist(), "flags": flags.tolist(), "m2p": h.m2p.tolist(),
+        "cr3": None if dom is None else dom.cr3,
+        "log_dirty": False if dom is None else dom.log_dirty,
+        "dirty": [] if dom is None else np.flatnonzero(dom.dirty).tolist(),
+        "p2m": None if dom is None else dom.p2m.tolist(),
+    }
+
+
+def migration_snapshot(w: World) -> dict[str, Any]:
+    m = w.migration
+    if m is None:
+        return {"state": "not_started", "phase": None, "rounds": [], "deferred": [],
+                "normalised": [], "error": None}
+    return {"state": m.state, "phase": m.phase, "src": m.src.host.name,
+            "dst": m.dst.host.name, "rounds": [r.as_dict() for r in m.rounds],
+            "deferred": np.flatnonzero(m.ever_deferred).tolist(),
+            "normalised": np.flatnonzero(m.last_normalised).tolist(), "error": m.error}
