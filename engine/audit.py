@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import pte as ptes
 from .constants import PAGE_TABLE_TYPES, PGT, TYPE_NAMES
 from .domain import Domain
 from .host import OWNER_FREE, OWNER_GUEST, Host
 from .mm import is_guest_l4_slot
-from . import pte as ptes
 
 _MFN_SHIFT = np.uint64(12)
 _MFN_MASK = np.uint64((1 << 40) - 1)

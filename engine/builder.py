@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import pte as ptes
 from .constants import PGT
 from .domain import Domain
 from .host import OWNER_GUEST, Host
-from . import pte as ptes
 
 UPPER_FLAGS = (ptes.FLAG_BITS["present"] | ptes.FLAG_BITS["rw"] | ptes.FLAG_BITS["user"]
                | ptes.FLAG_BITS["accessed"])

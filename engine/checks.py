@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import pte as ptes
 from .constants import TYPE_NAMES, pfinfo_name
 from .hypercalls import getpageframeinfo3
 from .mm import MM
-from . import pte as ptes
 
 if TYPE_CHECKING:
     from .scenario import Check, FrameRef

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from . import pte as ptes
 from .constants import INVALID_PFN, L1_PAGETABLE_ENTRIES, PGT, TYPE_NAMES
 from .journal import Journal
-from . import pte as ptes
 
 OWNER_FREE = 0
 OWNER_GUEST = 1

@@ -6,6 +6,7 @@ own P2M), and returns Xen's rc: 0 or a negative errno.
 
 from __future__ import annotations
 
+from . import pte as ptes
 from .constants import (
     PFINFO_L1TAB,
     PFINFO_LPINTAB,
@@ -16,7 +17,6 @@ from .constants import (
 )
 from .host import OWNER_GUEST
 from .mm import EBUSY, EINVAL, MM, Preemption, is_guest_l4_slot
-from . import pte as ptes
 
 ENOMEM = -int(Errno.ENOMEM)
 FN_MMU = "do_mmu_update"
@@ -78,7 +78,7 @@ def mod_l1_entry(mm: MM, table_mfn: int, index: int, new: int) -> int:
 def mod_lne_entry(mm: MM, table_mfn: int, index: int, new: int, level: int) -> int:
     """mod_l2_entry() .. mod_l4_entry()."""
     h = mm.h
-    fn = "mod_l%d_entry" % level
+    fn = f"mod_l{level}_entry"
     if level == PGT.l4 and not is_guest_l4_slot(index):
         return EINVAL  # "L4 update in Xen-private area"
     old = h.entry(table_mfn, index)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from . import pte as ptes
 from .constants import (
     PFINFO_BROKEN,
     PFINFO_LPINTAB,
@@ -29,7 +30,6 @@ from .host import OWNER_FREE, OWNER_GUEST, Host
 from .hypercalls import PIN_LEVEL, getpageframeinfo3, mmuext_pin
 from .journal import Journal
 from .mm import MM
-from . import pte as ptes
 
 MAX_BATCH_SIZE = 1024  # xg_sr_save.c
 MAX_PIN_BATCH = 1024  # xg_sr_restore_x86_pv.c

@@ -14,11 +14,16 @@ Invariants kept here, as mm.c states them:
 
 from __future__ import annotations
 
-from .constants import PAGE_TABLE_TYPES, PGT, ROOT_PAGETABLE_FIRST_XEN_SLOT
-from .constants import ROOT_PAGETABLE_LAST_XEN_SLOT, Errno
+from . import pte as ptes
+from .constants import (
+    PAGE_TABLE_TYPES,
+    PGT,
+    ROOT_PAGETABLE_FIRST_XEN_SLOT,
+    ROOT_PAGETABLE_LAST_XEN_SLOT,
+    Errno,
+)
 from .domain import Domain
 from .host import OWNER_FREE, OWNER_GUEST, Host
-from . import pte as ptes
 
 EINVAL = -int(Errno.EINVAL)
 EBUSY = -int(Errno.EBUSY)
@@ -176,7 +181,7 @@ class MM:
         entries = h.entries(mfn)
         for i in range(start, len(entries)):
             if i > start and preempt.should_stop(mfn, i - start):
-                h.set(mfn, "nr_validated_ptes", i, "promote_l%d_table" % level)
+                h.set(mfn, "nr_validated_ptes", i, f"promote_l{level}_table")
                 return ERESTART
             if level == L4 and not is_guest_l4_slot(i):
                 continue
@@ -188,7 +193,7 @@ class MM:
                 if i:
                     # Entries 0..i-1 hold references: Xen leaves the page partial and
                     # makes it old_guest_table, torn down by the hypercall's continuation.
-                    h.set(mfn, "nr_validated_ptes", i, "promote_l%d_table" % level)
+                    h.set(mfn, "nr_validated_ptes", i, f"promote_l{level}_table")
                     self.d.old_guest_tables.append(mfn)
                 return rc
         if level == L4:
@@ -297,7 +302,7 @@ class MM:
         table needs it validated, and neither table may be on the other side of a linear
         relation already (linear_pt_count: > 0 entries it holds, < 0 uses of it)."""
         h = self.h
-        fn = "get_l%d_linear_pagetable" % level
+        fn = f"get_l{level}_linear_pagetable"
         if ptes.writable(e):
             return False  # "Attempt to create linear p.t. with write perms"
         target = ptes.mfn_of(e)

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import yaml
 
+from . import pte as ptes
 from .constants import TYPE_NAMES, errno_name
 from .errors import InvalidInput
 from .mm import MM
 from .scenario import Scenario, Step, parse_text, validate, validate_step
 from .world import HOSTS, World
-from . import pte as ptes
 
 FLAG_ALLOCATED, FLAG_VALIDATED, FLAG_PINNED, FLAG_PARTIAL = 1, 2, 4, 8
 

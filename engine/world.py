@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import pte as ptes
 from .audit import audit
 from .builder import LAYOUTS
 from .checks import evaluate
@@ -27,7 +28,6 @@ from .journal import Journal
 from .migration import Migration, MigrationFailed, destroy_domain
 from .mm import MM
 from .scenario import EntryValue, PageRef, Scenario, Step
-from . import pte as ptes
 
 HOSTS = ("source", "destination")
 
