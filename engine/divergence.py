@@ -1,0 +1,83 @@
+"""Where two runs of one scenario (unpatched vs patched Xen) part ways: which rc, which
+getpageframeinfo3 answer, which page was normalised on one side and sent raw on the
+other, which PTE ended up naming another frame. Lines fit in a review mail."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _short(body: Any) -> str:
+    return json.dumps(body, separators=(", ", ": "))
+
+
+def _sent(event: dict[str, Any]) -> dict[tuple[int, int], tuple[str, str, int]]:
+    """(round, pfn) -> (pfinfo, action, mfn) from a migrate step's batch deltas."""
+    out = {}
+    for d in event["deltas"]:
+        if d.get("kind") == "migration" and d.get("event") == "batch":
+            for pfn, mfn, t, a in zip(d["pfns"], d["mfns"], d["types"], d["actions"],
+                                      strict=True):
+                out[(d["round"], pfn)] = (t, a, mfn)
+    return out
+
+
+def _pins(event: dict[str, Any]) -> dict[int, tuple[int, int]]:
+    return {d["pfn"]: (d["level"], d["rc"]) for d in event["deltas"]
+            if d.get("kind") == "migration" and d.get("event") == "pin"}
+
+
+def divergences(unpatched: list[dict[str, Any]], patched: list[dict[str, Any]]) -> list[str]:
+    items: list[str] = []
+    for u, p in zip(unpatched, patched, strict=False):
+        n, op = u["n"], u["op"]
+        label = f"step {n} {op}"
+        if op not in ("check", "note", "migrate"):
+            label += f" {_short(u['step'][op])}"
+            if u["rc"] != p["rc"]:
+                items.append(f"{label}: rc {_rc(u)} unpatched, {_rc(p)} patched")
+        elif op == "migrate":
+            label += f" {_short(u['step'][op])}"
+            if u["result"] != p["result"]:
+                items.append(f"{label}: {u['result']}{_why(u)} unpatched, "
+                             f"{p['result']}{_why(p)} patched")
+            su, sp = _sent(u), _sent(p)
+            for key in sorted(set(su) | set(sp)):
+                a, b = su.get(key), sp.get(key)
+                if a != b:
+                    items.append(f"{label}, round {key[0]}: pfn {key[1]} {_as_sent(a)} "
+                                 f"unpatched, {_as_sent(b)} patched")
+            pu, pp = _pins(u), _pins(p)
+            for pfn in sorted(set(pu) | set(pp)):
+                if pu.get(pfn) != pp.get(pfn):
+                    items.append(f"{label}, pin_pagetables: pfn {pfn} {_pin(pu.get(pfn))} "
+                                 f"unpatched, {_pin(pp.get(pfn))} patched")
+        elif op == "check":
+            for au, ap in zip(u["assertions"], p["assertions"], strict=False):
+                if au["actual"] != ap["actual"]:
+                    items.append(f"step {n} check {au['what']}: {au['actual']!r} unpatched, "
+                                 f"{ap['actual']!r} patched")
+    return items
+
+
+def _rc(event: dict[str, Any]) -> str:
+    return "0" if event["rc"] == 0 else f"{event['rc']} (-{event['errno']})"
+
+
+def _why(event: dict[str, Any]) -> str:
+    return f" ({event['message']})" if event.get("message") else ""
+
+
+def _as_sent(item: tuple[str, str, int] | None) -> str:
+    if item is None:
+        return "not sent"
+    pfinfo, action, mfn = item
+    return f"(mfn {mfn}) {pfinfo}, {action}"
+
+
+def _pin(item: tuple[int, int] | None) -> str:
+    if item is None:
+        return "not pinned"
+    level, rc = item
+    return f"pin L{level} rc {rc}"
