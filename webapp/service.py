@@ -11,16 +11,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from engine.errors import InvalidInput
 from engine.session import Session
 
-from engine.errors import InvalidInput
-
 from .catalogue import Catalogue
-from .store import SessionStore
+from .store import Count, SessionStore, run_next
 
 Event = dict[str, Any]
 Broadcast = Callable[[str, Event], None]  # (session id, event) -> push to its watchers
-Count = int | str  # a positive int, or "all"
 
 
 class SessionService:
@@ -65,7 +63,7 @@ class SessionService:
     def run(self, session_id: str, count: Count) -> dict[str, Any]:
         """Apply the next `count` steps of the session's script: {"seq", "events"}."""
         with self.store.checkout(session_id) as session:
-            events = _run_next(session, count)
+            events = run_next(session, count)
             if events:  # a run past the end of the script changes nothing worth replaying
                 self.store.record(session_id, "run", json.dumps(count), session.seq)
             for event in events:
@@ -90,7 +88,3 @@ def _check_since(session: Session, since: int) -> None:
     # (e.g. the database was replaced); say so rather than silently sending nothing.
     if since > session.seq:
         raise InvalidInput("since", f"is {since} but the session is at seq {session.seq}")
-
-
-def _run_next(session: Session, count: Count) -> list[Event]:
-    return session.run_next(count)

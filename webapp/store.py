@@ -18,13 +18,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from engine.session import Session
-
 from engine.errors import InvalidInput
+from engine.session import Session
 
 from .errors import ReplayError, SessionNotFound
 
 ActionKind = Literal["step", "run"]
+Count = int | str  # a positive int, or "all"
 SessionFactory = Callable[..., Session]
 
 SCHEMA = """
@@ -159,7 +159,7 @@ class SessionStore:
                 if kind == "step":
                     session.apply(body)
                 else:
-                    session.run_next(body)
+                    run_next(session, body)
             except Exception as exc:
                 raise ReplayError(
                     f"session {session_id}: action {n} ({kind}) failed on replay: {exc}"
@@ -177,3 +177,8 @@ def _is_clean_rejection(exc: BaseException) -> bool:
     # InvalidInput is documented to change nothing; the web layer's own lookups change
     # nothing either. Anything else may have left the engine object half-updated.
     return isinstance(exc, InvalidInput | SessionNotFound)
+
+
+def run_next(session: Session, count: Count) -> list[dict[str, Any]]:
+    """Session.run_next with the protocol's count: the engine spells "all" as None."""
+    return session.run_next(None if count == "all" else int(count))
