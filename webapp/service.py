@@ -8,7 +8,8 @@ nothing is broadcast or acknowledged before it is committed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from engine.errors import InvalidInput
@@ -28,7 +29,8 @@ class SessionService:
         self._broadcast = broadcast
 
     def create(self, scenario: Any = None, xen: str | None = None) -> dict[str, Any]:
-        session_id, _ = self.store.create(scenario=scenario, xen=xen)
+        with blame("scenario"):
+            session_id, _ = self.store.create(scenario=scenario, xen=xen)
         with self.store.checkout(session_id) as session:
             return {"id": session_id, "seq": session.seq, "snapshot": session.snapshot()}
 
@@ -55,7 +57,8 @@ class SessionService:
     def apply(self, session_id: str, step: dict[str, Any]) -> Event:
         step_json = json.dumps(step)  # as given, before the engine can touch it
         with self.store.checkout(session_id) as session:
-            event = session.apply(step)
+            with blame("step"):
+                event = session.apply(step)
             self.store.record(session_id, "step", step_json, session.seq)
             self._broadcast(session_id, event)
             return event
@@ -63,7 +66,8 @@ class SessionService:
     def run(self, session_id: str, count: Count) -> dict[str, Any]:
         """Apply the next `count` steps of the session's script: {"seq", "events"}."""
         with self.store.checkout(session_id) as session:
-            events = run_next(session, count)
+            with blame("steps"):
+                events = run_next(session, count)
             if events:  # a run past the end of the script changes nothing worth replaying
                 self.store.record(session_id, "run", json.dumps(count), session.seq)
             for event in events:
@@ -81,6 +85,18 @@ class SessionService:
             if since > 0:
                 return {"seq": session.seq, "events": session.events(since=since)}
             return {"seq": session.seq, "snapshot": session.snapshot()}
+
+
+@contextmanager
+def blame(field: str) -> Iterator[None]:
+    """The engine names fields relative to what it was given and leaves the field empty when
+    the whole thing is wrong; clients get the name of that thing instead."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if exc.field:
+            raise
+        raise InvalidInput(field, exc.message) from exc
 
 
 def _check_since(session: Session, since: int) -> None:
