@@ -61,7 +61,8 @@ class SessionStore:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()  # protects _cache and _locks
         self._db_lock = threading.Lock()  # one connection, used from many threads
-        self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        # Writes go through `with self._db:`, one transaction committed on exit.
+        self._db = sqlite3.connect(database, check_same_thread=False)
         if database != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit survives power loss too, not only kill -9; steps are interactive.
@@ -93,7 +94,9 @@ class SessionStore:
         If the body raises anything but a clean engine rejection, the cached object may be
         half-changed, so it is dropped and the next checkout replays the committed log."""
         with self._lock_for(session_id):
-            session = self._cached(session_id) or self._replay(session_id)
+            session = self._cached(session_id)
+            if session is None:
+                session = self._replay(session_id)
             try:
                 yield session
             except BaseException as exc:
