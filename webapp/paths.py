@@ -17,9 +17,10 @@ def asset_dir(name: str) -> Path:
 
 def default_scenario_dirs() -> list[tuple[str, Path]]:
     """(source label, directory) pairs for the catalogue, in precedence order. The shared
-    scenarios sit next to the repository (CI checks them out at ../shared/scenarios)."""
+    scenarios sit next to the repository (CI checks them out at ../shared/scenarios); the
+    examples are the checkout's, or webapp/examples if a wheel ever packages them."""
     candidates = [
         ("shared", REPO_ROOT.parent / "shared" / "scenarios"),
-        ("examples", REPO_ROOT / "examples"),
+        ("examples", asset_dir("examples")),
     ]
     return [(source, path) for source, path in candidates if path.is_dir()]
