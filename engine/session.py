@@ -31,8 +31,8 @@ class Session:
     def create(cls, scenario: dict[str, Any] | str | None = None,
                xen: str | None = None) -> Session:
         raw = parse_text(scenario, "scenario") if isinstance(scenario, str) else scenario
+        parsed = validate(raw, xen)  # InvalidInput for anything but a valid mapping
         raw = dict(raw or {})
-        parsed = validate(raw, xen)
         raw["xen"] = parsed.xen
         return cls(parsed, raw)
 

@@ -84,10 +84,6 @@ def test_create_rejects_bad_payloads(
     assert stored_rows(app, "sessions") == 0
 
 
-@pytest.mark.xfail(
-    reason="engine: Session.create raises ValueError, not InvalidInput, for YAML text "
-    "that is not a mapping"
-)
 @pytest.mark.parametrize("text", ["just text", "- a\n- b\n"])
 def test_create_rejects_scenario_text_that_is_not_a_mapping(
     make_app: Any, text: str
