@@ -123,7 +123,7 @@ class Driver:
         assert self.put(l2, 0, {"pfn": l1}, UPPER)["rc"] == 0
 
 
-# -- state captures ------------------------------------------------------------------------------
+# -- state captures ------------------------------------------------------------------------
 def counts(world) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {name: (h.count.copy(), h.type_count.copy()) for name, h in world.hosts.items()}
 

@@ -12,11 +12,11 @@ from engine_helpers import (
     RO,
     RW,
     UPPER,
-    counts,
     assert_counts_equal,
+    counts,
 )
 
-# -- L1 entries -------------------------------------------------------------------------------
+# -- L1 entries ----------------------------------------------------------------------------
 
 
 def test_l1_rw_entry_to_own_frame_takes_general_and_writable_refs(g):
@@ -261,7 +261,7 @@ def test_clearing_the_only_l2_entry_devalidates_the_kernel_l1(g):
     assert g.frame(40)["type_count"] == 0
 
 
-# -- the table being updated ----------------------------------------------------------------------
+# -- the table being updated ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("table", [{"mfn": DOM0_MFN}, {"mfn": FREE_MFN},

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from engine_helpers import DOM0_MFN, FREE_MFN, RO, RW, UPPER, assert_counts_equal, counts
 
-# -- pins -------------------------------------------------------------------------------------------
+# -- pins ----------------------------------------------------------------------------------
 
 
 def test_pin_l1_validates_and_pins(g):
@@ -132,7 +132,7 @@ def test_pin_l3_failing_after_slot_zero_tears_down_the_l2_it_validated(g):
         ("l2", 0, False)
 
 
-# -- preemption -----------------------------------------------------------------------------------
+# -- preemption ----------------------------------------------------------------------------
 
 
 def _two_slot_l2(g):
@@ -216,7 +216,7 @@ def test_continued_validation_failing_tears_the_partial_page_down(g):
     assert (f["type"], f["type_count"], f["validated"], f["partial"]) == ("l2", 0, False, False)
 
 
-# -- unpin ------------------------------------------------------------------------------------------
+# -- unpin ---------------------------------------------------------------------------------
 
 
 def test_unpin_of_unpinned_page_is_einval(g):
@@ -263,7 +263,7 @@ def test_devalidated_table_can_be_pinned_again(g):
     assert g.frame(20)["validated"] and g.frame(21)["validated"]
 
 
-# -- new_baseptr -------------------------------------------------------------------------------------
+# -- new_baseptr ---------------------------------------------------------------------------
 
 
 def _second_l4(g, pfn=20):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from engine_helpers import DOM0_MFN, FREE_MFN, NOT_RAM_MFN, RO, assert_counts_equal, counts
 
-# -- write ---------------------------------------------------------------------------------------
+# -- write ---------------------------------------------------------------------------------
 
 
 def test_write_to_a_data_page_succeeds_and_keeps_counts(g):
@@ -63,7 +63,7 @@ def test_write_to_a_frame_not_the_guests_is_ebusy(g, ref):
     g.fails({"write": ref}, "EBUSY")
 
 
-# -- decrease_reservation --------------------------------------------------------------------------
+# -- decrease_reservation ------------------------------------------------------------------
 
 
 def test_decrease_of_an_unreferenced_page_frees_it(make):
@@ -136,7 +136,7 @@ def test_decrease_of_a_frame_not_the_guests_is_enxio(g, mfn):
     assert ev["rc"] == -6  # -ENXIO
 
 
-# -- populate_physmap ---------------------------------------------------------------------------------
+# -- populate_physmap ----------------------------------------------------------------------
 
 
 def test_populate_after_decrease_gives_the_pfn_a_fresh_frame(make):
