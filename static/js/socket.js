@@ -1,0 +1,109 @@
+// The Socket.IO link to one session: join (snapshot, or catch-up from the last applied
+// seq after a reconnect), ordered application of pushed events, and the step/run calls.
+// Ordering rules are those of docs/protocol.md: apply an event only if it is seq + 1.
+
+const ACK_TIMEOUT_MS = 15000;
+
+export class SessionLink {
+  constructor(store, onStatus) {
+    this.store = store;
+    this.onStatus = onStatus;
+    this.sessionId = null;
+    this.pending = new Map();   // seq -> event that arrived ahead of the state we hold
+    this.joining = null;
+    this.socket = window.io({ transports: ["websocket", "polling"] });
+    this.socket.on("connect", () => {
+      this.onStatus("connected");
+      // After a reconnect the rooms are gone: join again, catching up from our seq.
+      if (this.sessionId) this.join(this.sessionId).catch((e) => this.onStatus("error", e));
+    });
+    this.socket.on("disconnect", () => this.onStatus("disconnected"));
+    this.socket.on("connect_error", () => this.onStatus("disconnected"));
+    this.socket.on("event", (ev) => this.receive(ev));
+  }
+
+  async call(name, payload) {
+    const ack = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(name, payload);
+    if (!ack.ok) {
+      const err = new Error(ack.error?.message || `${name} refused`);
+      err.field = ack.error?.field ?? null;
+      throw err;
+    }
+    return ack;
+  }
+
+  // Join `sessionId`. With state for it already in the store, ask only for the events
+  // after our seq; otherwise (or if the server refuses `since`) load a snapshot.
+  async join(sessionId) {
+    if (this.sessionId && this.sessionId !== sessionId && this.socket.connected) {
+      this.socket.emit("leave", { session: this.sessionId });
+    }
+    if (this.sessionId !== sessionId) this.pending.clear();
+    this.sessionId = sessionId;
+    if (!this.socket.connected) return null;   // the connect handler joins when it can
+    const catchUp = this.store.sessionId === sessionId && this.store.seq > 0;
+    const joining = (async () => {
+      let ack;
+      try {
+        ack = await this.call("join", catchUp ? { session: sessionId, since: this.store.seq }
+                                              : { session: sessionId });
+      } catch (err) {
+        if (!catchUp || err.field !== "since") throw err;
+        ack = await this.call("join", { session: sessionId });
+      }
+      if (this.sessionId !== sessionId) return ack;   // superseded by a later join
+      if (ack.snapshot) this.store.load(sessionId, ack.snapshot);
+      for (const ev of ack.events || []) this.store.apply(ev);
+      this.flush();
+      return ack;
+    })();
+    this.joining = joining;
+    try {
+      return await joining;
+    } finally {
+      if (this.joining === joining) {
+        this.joining = null;
+        this.flush();   // events that arrived while the ack was on its way
+      }
+    }
+  }
+
+  receive(ev) {
+    if (this.store.sessionId !== this.sessionId || this.joining) {
+      this.pending.set(ev.seq, ev);   // before the join ack: keep until the state is there
+      return;
+    }
+    if (ev.seq <= this.store.seq) return;
+    this.pending.set(ev.seq, ev);
+    this.flush();
+    if (this.pending.size) {
+      // A gap: something was missed. Catch up from what we hold.
+      this.join(this.sessionId).catch((e) => this.onStatus("error", e));
+    }
+  }
+
+  flush() {
+    for (const seq of [...this.pending.keys()]) if (seq <= this.store.seq) this.pending.delete(seq);
+    let next;
+    while ((next = this.pending.get(this.store.seq + 1))) {
+      this.pending.delete(next.seq);
+      this.store.apply(next);
+    }
+  }
+
+  // A step from the console: resolves to the event (already applied to the store).
+  async step(step) {
+    const ack = await this.call("step", { session: this.sessionId, step });
+    this.receive(ack.event);
+    return ack.event;
+  }
+
+  async run(count) {
+    const ack = await this.call("run", { session: this.sessionId, count });
+    for (const ev of ack.events) this.receive(ev);
+    return ack.events;
+  }
+
+  disconnect() { this.socket.disconnect(); }
+  connect() { this.socket.connect(); }
+}
