@@ -1,0 +1,122 @@
+// Draws one frame as a square cell. Used by the grid and by the legend's swatches, so the
+// legend always shows exactly what the grid draws.
+import { FOREIGN_COLOUR, INK, PAGE_TABLE_TYPES, inkOn, styleOf } from "./types.js";
+
+const LETTER_MIN = 20;   // below this many CSS pixels a letter is unreadable on a projector
+const LABEL_MIN = 46;    // room for the frame number as well
+
+// How the frame's validation state is drawn: solid, hatched (de-validated), or half.
+export function fillKind(frame) {
+  if (frame.partial) return "partial";
+  if (PAGE_TABLE_TYPES.has(frame.type) && !frame.validated) return "hatched";
+  return "solid";
+}
+
+function hatch(ctx, x, y, s, colour) {
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(x, y, s, s);
+  ctx.clip();
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(x, y, s, s);
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = Math.max(2, s / 8);
+  const step = Math.max(5, s / 4);
+  for (let d = -s; d < s * 2; d += step) {
+    ctx.beginPath();
+    ctx.moveTo(x + d, y + s);
+    ctx.lineTo(x + d + s, y);
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
+function fillBody(ctx, x, y, s, frame, colour) {
+  const kind = fillKind(frame);
+  if (kind === "solid") {
+    ctx.fillStyle = colour;
+    ctx.fillRect(x, y, s, s);
+  } else if (kind === "hatched") {
+    hatch(ctx, x, y, s, colour);
+  } else {
+    hatch(ctx, x, y, s, colour);
+    ctx.fillStyle = colour;
+    ctx.fillRect(x, y + s / 2, s, s / 2);
+  }
+  return kind;
+}
+
+function pinMark(ctx, x, y, s) {
+  const p = Math.max(6, s * 0.34);
+  ctx.fillStyle = INK;
+  ctx.beginPath();
+  ctx.moveTo(x + s - p, y);
+  ctx.lineTo(x + s, y);
+  ctx.lineTo(x + s, y + p);
+  ctx.closePath();
+  ctx.fill();
+}
+
+function dirtyMark(ctx, x, y, s) {
+  const r = Math.max(2.5, s * 0.1);
+  ctx.fillStyle = INK;
+  ctx.strokeStyle = "#ffffff";
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  ctx.arc(x + s - r - 2, y + s - r - 2, r, 0, Math.PI * 2);
+  ctx.fill();
+  ctx.stroke();
+}
+
+function centredText(ctx, text, x, y, s, colour, boxed) {
+  const px = Math.round(Math.min(s * 0.42, 26));
+  ctx.font = `700 ${px}px system-ui, sans-serif`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  if (boxed) {  // hatching behind a letter: give it a white plate so it stays legible
+    const w = ctx.measureText(text).width + 6;
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(x + s / 2 - w / 2, y + s / 2 - px / 2 - 2, w, px + 4);
+    colour = INK;
+  }
+  ctx.fillStyle = colour;
+  ctx.fillText(text, x + s / 2, y + s / 2 + 1);
+}
+
+// frame: {owner, type, validated, pinned, partial, base, dirty}; label: frame number or "".
+export function drawCell(ctx, x, y, s, frame, label = "") {
+  ctx.clearRect(x, y, s, s);
+  if (frame.owner === "free") {
+    ctx.strokeStyle = "#c8c8c8";
+    ctx.lineWidth = 1;
+    ctx.strokeRect(x + 0.5, y + 0.5, s - 1, s - 1);
+    return;
+  }
+  if (frame.owner !== "guest") {
+    ctx.fillStyle = FOREIGN_COLOUR;
+    ctx.fillRect(x, y, s, s);
+    ctx.fillStyle = INK;
+    ctx.beginPath();
+    ctx.arc(x + s / 2, y + s / 2, Math.max(1.5, s * 0.12), 0, Math.PI * 2);
+    ctx.fill();
+    return;
+  }
+  const style = styleOf(frame.type);
+  const kind = fillBody(ctx, x, y, s, frame, style.colour);
+  ctx.strokeStyle = INK;
+  ctx.lineWidth = frame.base ? Math.max(3, s / 10) : 1;
+  const inset = ctx.lineWidth / 2;
+  ctx.strokeRect(x + inset, y + inset, s - 2 * inset, s - 2 * inset);
+  if (frame.pinned) pinMark(ctx, x, y, s);
+  if (frame.dirty) dirtyMark(ctx, x, y, s);
+  if (s >= LETTER_MIN) {
+    centredText(ctx, style.letter, x, y, s, inkOn(style.colour), kind !== "solid");
+  }
+  if (label !== "" && s >= LABEL_MIN) {
+    ctx.font = `600 ${Math.round(s * 0.22)}px system-ui, sans-serif`;
+    ctx.textAlign = "left";
+    ctx.textBaseline = "top";
+    ctx.fillStyle = kind === "solid" ? inkOn(style.colour) : INK;
+    ctx.fillText(String(label), x + 4, y + 3);
+  }
+}

@@ -1,0 +1,279 @@
+// A Canvas grid of frames: one cell per guest PFN ("guest" mode: the frame behind it on
+// the host where the guest runs) or one cell per machine frame of a host.
+import { drawCell } from "./cell.js";
+import { INK, STALE_COLOUR } from "./types.js";
+
+const MAX_CELL = 64;
+const AXIS = 52;   // left margin for row numbers
+const MIN_HOST_PITCH = 16;
+const BAND = 24;   // height of a folded run of rows
+
+function columnsFor(n) {
+  const c = Math.ceil(Math.sqrt(n) / 8) * 8;   // multiples of 8 are easy to count along
+  return Math.max(8, Math.min(64, c));
+}
+
+export class FrameGrid {
+  // mode: "guest" or a host name; onPick(host, mfn, pfn, event) on click
+  constructor(canvas, store, ui, mode, onPick) {
+    Object.assign(this, { canvas, store, ui, mode, onPick });
+    this.ctx = canvas.getContext("2d");
+    this.cell = 16;
+    this.gap = 1;
+    this.cols = 8;
+    canvas.addEventListener("click", (e) => this.click(e));
+    canvas.addEventListener("mousemove", (e) => this.hover(e));
+  }
+
+  get host() { return this.mode === "guest" ? this.store.guest.host : this.mode; }
+
+  count() {
+    return this.mode === "guest" ? this.store.guest.pages : this.store.hosts[this.mode].frames;
+  }
+
+  // Fit the grid to `width` CSS pixels (and, for the guest's few PFNs, to `maxHeight`).
+  layout(width, maxHeight) {
+    const n = this.count();
+    if (this.mode === "guest") {
+      this.cols = columnsFor(n);
+      const rows = Math.ceil(n / this.cols);
+      this.pitch = Math.floor(Math.min((width - AXIS) / this.cols, maxHeight / rows));
+    } else {
+      // Host frames: keep cells big enough to read; long uniform runs are folded instead.
+      const fit = Math.floor((width - AXIS) / MIN_HOST_PITCH / 8) * 8;
+      this.cols = Math.max(8, Math.min(64, fit, columnsFor(n)));
+      this.pitch = Math.floor((width - AXIS) / this.cols);
+    }
+    this.pitch = Math.max(4, Math.min(MAX_CELL, this.pitch));
+    this.gap = this.pitch >= 20 ? 3 : 1;
+    this.cell = this.pitch - this.gap;
+    this.width = AXIS + this.cols * this.pitch;
+    this.canvas.dataset.cells = String(n);
+    this.canvas.dataset.cellSize = String(this.cell);
+  }
+
+  // Rows of a host grid that are all free, or all one other domain's, carry no news: runs
+  // of them are folded into one labelled band, unless the selection or an arrow is on them
+  // (animation rings are not: folding must not jump about while a step plays).
+  planRows() {
+    const n = this.count();
+    const rows = Math.ceil(n / this.cols);
+    const keep = new Set();
+    const mark = (host, mfn) => {
+      const i = this.indexOf(host, mfn);
+      if (i !== null) keep.add(Math.floor(i / this.cols));
+    };
+    if (this.ui.selected) mark(this.ui.selected.host, this.ui.selected.mfn);
+    for (const a of this.ui.arrows) { mark(a.host, a.fromMfn); mark(a.host, a.toMfn); }
+    const classOf = (r) => {
+      if (this.mode === "guest" || keep.has(r)) return null;
+      const h = this.store.hosts[this.mode];
+      const first = h.owner[r * this.cols];
+      if (first === h.owners.indexOf("guest")) return null;
+      for (let i = r * this.cols; i < Math.min(n, (r + 1) * this.cols); i += 1) {
+        if (h.owner[i] !== first) return null;
+      }
+      return h.owners[first];
+    };
+    this.rowY = new Array(rows).fill(null);
+    this.bands = [];
+    let y = 1;
+    for (let r = 0; r < rows;) {
+      const cls = classOf(r);
+      let end = r + 1;
+      while (cls !== null && end < rows && classOf(end) === cls) end += 1;
+      if (cls !== null && end - r >= 2) {
+        const last = Math.min(n, end * this.cols) - 1;
+        this.bands.push({ y, text: `MFN ${r * this.cols}–${last}: ${cls}`,
+                          more: ` (${last - r * this.cols + 1} frames)` });
+        y += BAND;
+      } else {
+        for (; r < end; r += 1) { this.rowY[r] = y; y += this.pitch; }
+        continue;
+      }
+      r = end;
+    }
+    this.height = y + 1;
+  }
+
+  // Top-left corner and size of cell `i`, in CSS pixels relative to the canvas; null when
+  // its row is folded away.
+  cellRect(i) {
+    const y = this.rowY ? this.rowY[Math.floor(i / this.cols)] : null;
+    if (y === null || y === undefined) return null;
+    return { x: AXIS + (i % this.cols) * this.pitch, y, size: this.cell };
+  }
+
+  resize() {
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.round(this.width * dpr);
+    const h = Math.round(this.height * dpr);
+    if (this.canvas.width !== w || this.canvas.height !== h) {
+      this.canvas.width = w;
+      this.canvas.height = h;
+      this.canvas.style.width = `${this.width}px`;
+      this.canvas.style.height = `${this.height}px`;
+    }
+    this.ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  }
+
+  indexAt(e) {
+    const r = this.canvas.getBoundingClientRect();
+    const x = e.clientX - r.left - AXIS;
+    const y = e.clientY - r.top;
+    const col = Math.floor(x / this.pitch);
+    if (x < 0 || col >= this.cols) return null;
+    const row = this.rowY.findIndex((top) => top !== null && y >= top && y < top + this.pitch);
+    const i = row * this.cols + col;
+    return row >= 0 && i < this.count() ? i : null;
+  }
+
+  // The frame behind cell i, and the (mfn, pfn) it stands for.
+  frameAt(i) {
+    if (this.mode === "guest") {
+      const f = this.store.guestFrame(i);
+      return f ? { frame: f, mfn: f.mfn, pfn: i }
+               : { frame: { owner: "free" }, mfn: null, pfn: i };   // ballooned out
+    }
+    const f = this.store.frame(this.mode, i);
+    return { frame: f, mfn: i, pfn: f.pfn };
+  }
+
+  click(e) {
+    const i = this.indexAt(e);
+    if (i === null) return;
+    const { mfn, pfn } = this.frameAt(i);
+    this.onPick(this.host, mfn, pfn, e);
+  }
+
+  hover(e) {
+    const i = this.indexAt(e);
+    if (i === null) { this.canvas.title = ""; return; }
+    const { frame, mfn, pfn } = this.frameAt(i);
+    const where = this.mode === "guest" ? `PFN ${i} → MFN ${mfn ?? "none"}`
+      : `MFN ${i}${pfn !== null ? ` (PFN ${pfn})` : ""}`;
+    this.canvas.title = `${where}: ${frame.owner}${frame.type ? `, ${frame.type}` : ""}`;
+  }
+
+  // Cell index showing frame `mfn` of `host`, or null if this grid does not show it.
+  indexOf(host, mfn) {
+    if (host !== this.host || mfn === null || mfn === undefined) return null;
+    if (this.mode !== "guest") return mfn;
+    const f = this.store.frame(host, mfn);
+    return f && f.pfn !== null && f.pfn < this.count() ? f.pfn : null;
+  }
+
+  draw() {
+    this.planRows();
+    this.resize();
+    const { ctx } = this;
+    ctx.clearRect(0, 0, this.width, this.height);
+    const n = this.count();
+    for (let i = 0; i < n; i += 1) {
+      const rect = this.cellRect(i);
+      if (!rect) continue;
+      const { frame, mfn } = this.frameAt(i);
+      drawCell(ctx, rect.x, rect.y, rect.size, frame, this.mode === "guest" ? i : mfn);
+    }
+    this.drawAxis();
+    for (const band of this.bands) this.drawBand(band);
+    for (const [key, label] of this.ui.flashes) {
+      const [host, mfn] = key.split(":");
+      this.ring(this.indexOf(host, Number(mfn)), STALE_COLOUR, 4, label);
+    }
+    const sel = this.ui.selected;
+    if (sel) this.ring(this.indexOf(sel.host, sel.mfn), INK, 4);
+    for (const a of this.ui.arrows) this.arrow(a);
+    this.canvas.dataset.selected = sel ? String(this.indexOf(sel.host, sel.mfn) ?? "") : "";
+  }
+
+  drawBand({ y, text, more }) {
+    const { ctx } = this;
+    const w = this.cols * this.pitch - this.gap;
+    ctx.fillStyle = "#e4e4e4";
+    ctx.fillRect(AXIS, y + 2, w, BAND - 5);
+    ctx.strokeStyle = "#999";
+    ctx.setLineDash([4, 3]);
+    ctx.strokeRect(AXIS + 0.5, y + 2.5, w - 1, BAND - 6);
+    ctx.setLineDash([]);
+    ctx.fillStyle = "#222";
+    ctx.font = "600 14px system-ui, sans-serif";
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    const full = `⋯ ${text}${more}`;
+    ctx.fillText(ctx.measureText(full).width < w - 12 ? full : `⋯ ${text}`, AXIS + 8, y + BAND / 2);
+  }
+
+  drawAxis() {
+    const { ctx } = this;
+    if (this.pitch < 10) return;
+    ctx.fillStyle = "#333";
+    ctx.font = `600 ${Math.min(16, Math.max(10, this.pitch * 0.55))}px system-ui, sans-serif`;
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    this.rowY.forEach((y, r) => {
+      if (y !== null) ctx.fillText(String(r * this.cols), AXIS - 8, y + this.cell / 2);
+    });
+  }
+
+  ring(i, colour, width, label = "") {
+    const rect = i === null ? null : this.cellRect(i);
+    if (!rect) return;
+    const { x, y, size } = rect;
+    const { ctx } = this;
+    ctx.lineWidth = width + 3;
+    ctx.strokeStyle = "#ffffff";
+    ctx.strokeRect(x - 2, y - 2, size + 4, size + 4);
+    ctx.lineWidth = width;
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(x - 2, y - 2, size + 4, size + 4);
+    if (label && size >= 20) {
+      ctx.font = "700 14px system-ui, sans-serif";
+      ctx.textAlign = "left";
+      ctx.textBaseline = "bottom";
+      const w = ctx.measureText(label).width + 8;
+      ctx.fillStyle = colour;
+      ctx.fillRect(x, y - 20, w, 18);
+      ctx.fillStyle = "#ffffff";
+      ctx.fillText(label, x + 4, y - 4);
+    }
+  }
+
+  // An arrow from a page table's cell to the cell its entry points at.
+  arrow(a) {
+    const from = this.indexOf(a.host, a.fromMfn);
+    const to = this.mode === "guest"
+      ? (a.host === this.host && a.toPfn !== null && a.toPfn < this.count() ? a.toPfn : null)
+      : this.indexOf(a.host, a.toMfn);
+    if (from === null || to === null || !this.cellRect(from) || !this.cellRect(to)) return;
+    const c = (i) => {
+      const r = this.cellRect(i);
+      return [r.x + r.size / 2, r.y + r.size / 2];
+    };
+    const [x0, y0] = c(from);
+    const [x1, y1] = c(to);
+    const { ctx } = this;
+    const angle = Math.atan2(y1 - y0, x1 - x0);
+    const head = Math.max(10, this.cell * 0.35);
+    const back = from === to ? 0 : Math.min(this.cell * 0.45, Math.hypot(x1 - x0, y1 - y0) / 2);
+    const ex = x1 - Math.cos(angle) * back;
+    const ey = y1 - Math.sin(angle) * back;
+    ctx.save();
+    ctx.strokeStyle = a.stale ? STALE_COLOUR : INK;
+    ctx.fillStyle = ctx.strokeStyle;
+    ctx.lineWidth = 3;
+    ctx.setLineDash(a.stale ? [8, 5] : []);
+    ctx.beginPath();
+    ctx.moveTo(x0, y0);
+    ctx.lineTo(ex, ey);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.beginPath();
+    ctx.moveTo(ex, ey);
+    ctx.lineTo(ex - head * Math.cos(angle - 0.4), ey - head * Math.sin(angle - 0.4));
+    ctx.lineTo(ex - head * Math.cos(angle + 0.4), ey - head * Math.sin(angle + 0.4));
+    ctx.closePath();
+    ctx.fill();
+    ctx.restore();
+  }
+}

@@ -1,0 +1,154 @@
+// The inspector: page_info fields of the selected frame and, for a page table, its present
+// entries with their targets; stale entries are highlighted and drawn as dashed arrows.
+import { frameDetail } from "./api.js";
+import { el } from "./dom.js";
+import { PAGE_TABLE_TYPES, styleOf } from "./types.js";
+
+const FIELDS = [
+  ["owner", "owner"], ["type", "type"], ["type_count", "type count"],
+  ["count", "general count"], ["validated", "PGT_validated"], ["pinned", "PGT_pinned"],
+  ["partial", "PGT_partial"], ["allocated", "PGC_allocated"],
+  ["nr_validated_ptes", "nr_validated_ptes"], ["m2p", "M2P (PFN)"],
+  ["pfinfo", "getpageframeinfo3"],
+];
+const MAX_ARROWS = 64;
+
+// One or two sentences on what the frame's state means.
+export function explainFrame(d) {
+  if (d.owner === "free") return "Free frame: no owner and no references.";
+  if (d.owner !== "guest") return `Belongs to ${d.owner}, not to the guest.`;
+  const name = styleOf(d.type).label;
+  const parts = [];
+  if (PAGE_TABLE_TYPES.has(d.type)) {
+    if (d.partial) {
+      parts.push(`${name}, validation preempted after ${d.nr_validated_ptes} entries ` +
+                 "(PGT_partial): only those entries were checked.");
+    } else if (d.validated) {
+      parts.push(`${name}, validated: its entries hold references (type count ${d.type_count}).`);
+    } else {
+      parts.push(`${name}, DE-VALIDATED: the type field is kept but PGT_validated is clear ` +
+                 "and its entries hold no references; the frames they name may be freed or reused.");
+    }
+  } else if (d.type === "writable") {
+    parts.push(`Writable page: ${d.type_count} writable mapping(s) hold its type.`);
+  } else {
+    parts.push(`${name}.`);
+  }
+  if (d.pinned) parts.push("Pinned by the guest.");
+  if (d.pfinfo) parts.push(`The migration tool stack sees ${d.pfinfo}.`);
+  return parts.join(" ");
+}
+
+// stale: the entry no longer names the frame it was meant to (or no guest frame at all).
+export function entryStatus(entry, intended) {
+  if (entry.target_owner !== "guest") {
+    return { stale: true, text: `stale: MFN ${entry.mfn} is ${entry.target_owner}` };
+  }
+  if (entry.pfn === null) return { stale: true, text: "stale: not a guest frame" };
+  if (intended && intended.pfn !== entry.pfn) {
+    return { stale: true, text: `wrong frame: meant PFN ${intended.pfn}` };
+  }
+  if (entry.stale) return { stale: true, text: "stale" };
+  return { stale: false, text: entry.holds_references ? "ok" : "ok, no reference held" };
+}
+
+export class Inspector {
+  constructor(root, store, ui, intent, onEntryPick) {
+    Object.assign(this, { root, store, ui, intent, onEntryPick });
+    this.detail = null;
+    this.token = 0;
+    ui.on((what) => {
+      if (what === "selected") this.refresh();
+      if (what === "view" && this.detail) this.render();   // the hint depends on the view
+    });
+    store.on("event", () => { if (this.ui.selected) this.refresh(); });
+    store.on("load", () => this.ui.select(null));
+    this.render();
+  }
+
+  async refresh() {
+    const sel = this.ui.selected;
+    const token = ++this.token;
+    if (!sel || sel.mfn === null) {
+      this.detail = sel ? { missing: true } : null;
+      this.render();
+      return;
+    }
+    try {
+      const detail = await frameDetail(this.store.sessionId, sel.host, sel.mfn);
+      if (token !== this.token) return;   // a newer selection or event won
+      this.detail = detail;
+    } catch (err) {
+      if (token !== this.token) return;
+      this.detail = { error: err.message };
+    }
+    this.render();
+  }
+
+  render() {
+    const body = this.root.querySelector("[data-inspector-body]");
+    const d = this.detail;
+    this.root.dataset.mfn = d && d.mfn !== undefined ? String(d.mfn) : "";
+    if (!d) {
+      body.replaceChildren(el("p", { class: "hint" },
+        "Click a frame on the grid to inspect it. Shift-click sets it as the entry target in the console."));
+      this.ui.setArrows([]);
+      return;
+    }
+    if (d.missing || d.error) {
+      body.replaceChildren(el("p", { class: "hint" },
+        d.error ? `Could not read the frame: ${d.error}` : "This PFN has no frame (ballooned out)."));
+      this.ui.setArrows([]);
+      return;
+    }
+    const title = el("h3", { "data-testid": "inspector-title" },
+      `MFN ${d.mfn} on ${d.host}${d.pfn !== null && d.pfn !== undefined ? ` — PFN ${d.pfn}` : ""}`);
+    const explain = el("p", { class: "explain", "data-testid": "inspector-explain" }, explainFrame(d));
+    const dl = el("dl", { class: "fields" });
+    for (const [key, label] of FIELDS) {
+      if (d[key] === undefined) continue;
+      const value = typeof d[key] === "boolean" ? (d[key] ? "yes" : "no") : String(d[key]);
+      dl.append(el("dt", {}, label), el("dd", { "data-testid": `inspector-${key}` }, value));
+    }
+    body.replaceChildren(title, explain, dl, this.entriesTable(d));
+  }
+
+  entriesTable(d) {
+    const wrap = el("div", { class: "entries" });
+    if (!d.entries.length) {
+      wrap.append(el("p", { class: "hint" }, "No present entries."));
+      this.ui.setArrows([]);
+      return wrap;
+    }
+    const rows = [];
+    const arrows = [];
+    for (const e of d.entries) {
+      const intended = d.pfn !== null ? this.intent.of(d.pfn, e.index) : undefined;
+      const status = entryStatus(e, intended);
+      const row = el("tr", { class: status.stale ? "stale" : "", "data-testid": "entry-row",
+                             "data-index": String(e.index), "data-stale": String(status.stale),
+                             title: "Click to load this entry into the mmu_update form" },
+        el("td", {}, String(e.index)),
+        el("td", { class: "mono" }, e.flags.join(" ")),
+        el("td", {}, String(e.mfn)),
+        el("td", { "data-testid": "entry-pfn" }, e.pfn === null ? "—" : String(e.pfn)),
+        el("td", {}, e.target_owner === "guest" ? (e.target_type || "") : e.target_owner),
+        el("td", { "data-testid": "entry-status" }, status.text));
+      row.addEventListener("click", () => this.onEntryPick(d, e));
+      rows.push(row);
+      if (arrows.length < MAX_ARROWS) {
+        arrows.push({ host: d.host, fromMfn: d.mfn, toMfn: e.mfn, toPfn: e.pfn, stale: status.stale });
+      }
+    }
+    const head = el("tr", {}, ...["#", "flags", "→ MFN", "→ PFN", "target", "status"]
+      .map((h) => el("th", {}, h)));
+    wrap.append(el("h4", {}, `${d.entries.length} present entr${d.entries.length === 1 ? "y" : "ies"}`),
+                el("table", { "data-testid": "entries" }, el("thead", {}, head), el("tbody", {}, ...rows)));
+    if (this.ui.view === "guest" && d.entries.some((e) => e.pfn === null)) {
+      wrap.append(el("p", { class: "hint" }, `Entries that name no guest frame have no cell among the ` +
+        `guest's PFNs: the ${d.host} host view (key ${d.host === "source" ? 2 : 3}) shows where they point.`));
+    }
+    this.ui.setArrows(arrows);
+    return wrap;
+  }
+}
