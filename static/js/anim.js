@@ -1,0 +1,184 @@
+// Animation of each event's deltas, after the store has applied them: consecutive deltas
+// of the same Xen function form one frame, whose cells are ringed on the grid while the
+// ticker says what changed. Migration batches fly from source cells to destination cells.
+// The grid always shows the true state; the animation only points at what changed.
+import { describeStep } from "./steps.js";
+
+const SPEEDS = [0, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 10, 20];   // animation frames per second
+const MAX_CELLS = 256;
+const MAX_BACKLOG = 40;   // animation frames waiting to play
+
+function short(v) { return v === null || v === undefined ? "none" : String(v); }
+
+export function deltaText(d) {
+  switch (d.kind) {
+    case "frame": return `${d.host} MFN ${d.mfn}: ${d.field} ${short(d.old)} → ${short(d.new)}`;
+    case "frames": return `${d.host}: ${d.mfns.length} frames ${d.field} → ${short(d.new)}`;
+    case "entry": return `${d.host} MFN ${d.mfn}[${d.index}]: ${d.old} → ${d.new}`;
+    case "page": return `${d.host} MFN ${d.mfn}: contents ${d.present ? `written (${d.present} present entries)` : "cleared"}`;
+    case "m2p": return `${d.host} M2P[${d.mfn}] ${d.old} → ${d.new}`;
+    case "m2p_many": return `${d.host}: M2P of ${d.mfns.length} frames set`;
+    case "p2m": return `${d.host} P2M[${d.pfn}] ${d.old} → ${d.new}`;
+    case "p2m_many": return `${d.host}: P2M of ${d.pfns.length} PFNs set`;
+    case "cr3": return `${d.host} base pointer MFN ${short(d.old)} → ${short(d.new)}`;
+    case "domain": return `${d.host} domain ${d.field} ${d.old} → ${d.new}`;
+    case "dirty": return `${d.host} PFN ${d.pfn} marked dirty`;
+    case "dirty_clean": return `${d.host}: dirty bitmap read and cleared (${d.pfns.length} PFNs)`;
+    case "migration": return migrationText(d);
+    default: return d.kind;
+  }
+}
+
+function migrationText(d) {
+  switch (d.event) {
+    case "phase": return `migration: ${d.phase} (${d.src} → ${d.dst})`;
+    case "batch": return `batch of ${d.pfns.length} PFNs sent (round ${d.round})`;
+    case "localise": return `PFN ${d.pfn} localised as L${d.level} into MFN ${d.mfn}`;
+    case "pin": return `restore pins L${d.level} PFN ${d.pfn}: rc ${d.rc}`;
+    case "defer": return `PFN ${d.pfn} deferred: ${d.why}`;
+    case "vcpu": return `vCPU context: base pointer PFN ${d.cr3_pfn}`;
+    case "resumed": return `guest resumed on ${d.host}`;
+    case "failed": return `migration FAILED (${d.errno}): ${d.why}`;
+    default: return `migration ${d.event}`;
+  }
+}
+
+// The frames a delta touches: [{host, mfn}].
+function cellsOf(d, store) {
+  const many = (host, mfns) => mfns.slice(0, MAX_CELLS).map((mfn) => ({ host, mfn }));
+  switch (d.kind) {
+    case "frame": case "entry": case "page": case "m2p": case "dirty":
+      return [{ host: d.host, mfn: d.mfn }];
+    case "frames": case "m2p_many": return many(d.host, d.mfns);
+    case "p2m": return [{ host: d.host, mfn: d.new >= 0 ? d.new : d.old }];
+    case "p2m_many": return many(d.host, d.new.map((m, i) => (m >= 0 ? m : d.old[i])));
+    case "cr3": return [{ host: d.host, mfn: d.new ?? d.old }];
+    case "migration":
+      if (d.event === "batch") return many(store.migration.src || "source", d.mfns.filter((m) => m >= 0));
+      if (d.mfn !== undefined) return [{ host: store.migration.dst || "destination", mfn: d.mfn }];
+      return [];
+    default: return [];
+  }
+}
+
+// Consecutive deltas from the same function are one animation frame.
+export function framesOf(event, store) {
+  const frames = [];
+  for (const d of event.deltas) {
+    const last = frames[frames.length - 1];
+    if (last && last.fn === (d.fn || d.kind) && last.kind === d.kind && d.kind !== "migration") {
+      last.deltas.push(d);
+    } else {
+      frames.push({ fn: d.fn || d.kind, kind: d.kind, deltas: [d] });
+    }
+  }
+  return frames.map((f) => ({
+    ...f,
+    text: deltaText(f.deltas[0]) + (f.deltas.length > 1 ? ` (+${f.deltas.length - 1} more)` : ""),
+    cells: f.deltas.flatMap((d) => cellsOf(d, store)),
+    batch: f.kind === "migration" && f.deltas[0].event === "batch" ? f.deltas[0] : null,
+  }));
+}
+
+export class Animator {
+  // locate(host, mfn) -> {x, y} centre in page coordinates, or null
+  constructor(controls, overlay, store, ui, locate) {
+    Object.assign(this, { controls, overlay, store, ui, locate });
+    this.queue = [];
+    this.timer = null;
+    this.speed = controls.querySelector("[data-testid=anim-speed]");
+    this.speedText = controls.querySelector("[data-testid=anim-speed-text]");
+    this.ticker = controls.querySelector("[data-testid=anim-ticker]");
+    this.speed.addEventListener("input", () => this.showSpeed());
+    controls.querySelector("[data-testid=anim-skip]").addEventListener("click", () => this.skip());
+    store.on("event", (ev) => this.enqueue(ev));
+    store.on("load", () => this.skip());
+    this.showSpeed();
+  }
+
+  get fps() { return SPEEDS[Number(this.speed.value)]; }
+
+  showSpeed() {
+    this.speedText.textContent = this.fps ? `${this.fps} steps/s` : "off";
+  }
+
+  enqueue(event) {
+    const frames = framesOf(event, this.store);
+    const head = `#${event.seq} ${describeStep(event.step)}`;
+    if (!this.fps || !frames.length) {
+      this.ticker.textContent = `${head}: ${event.deltas.length} change(s)`;
+      return;
+    }
+    frames.forEach((f, i) => this.queue.push({ ...f, head, n: i + 1, of: frames.length }));
+    // Running a whole scenario must not leave the animation minutes behind: keep the tail.
+    if (this.queue.length > MAX_BACKLOG) this.queue.splice(0, this.queue.length - MAX_BACKLOG);
+    if (!this.timer) this.next();
+  }
+
+  next() {
+    const frame = this.queue.shift();
+    if (!frame) {
+      this.timer = null;
+      this.ui.setFlashes([]);
+      return;
+    }
+    this.ticker.textContent = `${frame.head} — ${frame.fn}: ${frame.text} (${frame.n}/${frame.of})`;
+    const label = frame.kind === "frame" ? `${frame.deltas[0].field}` : "";
+    this.ui.setFlashes(frame.cells.map((c, i) => ({ ...c, label: i === 0 ? label : "" })));
+    // A batch is the heart of a migration round: give its flight more time.
+    const ms = (1000 / (this.fps || 20)) * (frame.batch ? 3 : 1);
+    if (frame.batch) this.fly(frame.batch, ms);
+    this.timer = setTimeout(() => this.next(), ms);
+  }
+
+  skip() {
+    if (this.timer || this.queue.length) {
+      this.ticker.textContent = `Animation skipped: showing the state after #${this.store.seq}.`;
+    }
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.queue = [];
+    this.ui.setFlashes([]);
+    this.clearOverlay();
+  }
+
+  clearOverlay() {
+    const ctx = this.overlay.getContext("2d");
+    ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
+  }
+
+  // Dots travel from each sent PFN's source frame to its destination frame.
+  fly(batch, ms) {
+    const m = this.store.migration;
+    const dstP2m = this.store.hosts[m.dst]?.p2m;
+    const paths = [];
+    batch.pfns.forEach((pfn, i) => {
+      const from = batch.mfns[i] >= 0 ? this.locate(m.src, batch.mfns[i]) : null;
+      const to = dstP2m && dstP2m[pfn] >= 0 ? this.locate(m.dst, dstP2m[pfn]) : null;
+      if (from && to) paths.push([from, to, batch.actions[i]]);
+    });
+    if (!paths.length) return;
+    const rect = this.overlay.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    this.overlay.width = rect.width * dpr;
+    this.overlay.height = rect.height * dpr;
+    const ctx = this.overlay.getContext("2d");
+    const start = performance.now();
+    const step = (now) => {
+      const t = Math.min(1, (now - start) / ms);
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, rect.width, rect.height);
+      for (const [a, b, action] of paths) {
+        const x = a.x + (b.x - a.x) * t - rect.left;
+        const y = a.y + (b.y - a.y) * t - rect.top;
+        ctx.fillStyle = action === "normalised" ? "#e69f00" : "#0072b2";
+        ctx.beginPath();
+        ctx.arc(x, y, action === "normalised" ? 7 : 4, 0, Math.PI * 2);
+        ctx.fill();
+      }
+      if (t < 1 && this.timer) requestAnimationFrame(step);
+      else this.clearOverlay();
+    };
+    requestAnimationFrame(step);
+  }
+}

@@ -1,0 +1,208 @@
+// Bootstrap: wires the store, the Socket.IO link and the panels, opens a session (the one
+// in ?session=ID, else a new one of the first Case 1 scenario), and marks the page ready
+// (body data-state="ready", data-seq) once a snapshot is applied, for tests and tools.
+import { Animator } from "./anim.js";
+import { createSession, exportUrl } from "./api.js";
+import { Console } from "./console.js";
+import { FrameGrid } from "./grid.js";
+import { History } from "./history.js";
+import { Inspector } from "./inspector.js";
+import { IntentTracker } from "./intent.js";
+import { installShortcuts } from "./keys.js";
+import { renderLegend } from "./legend.js";
+import { MigrationPanel } from "./migration.js";
+import { ScriptPanel } from "./script.js";
+import { SessionLink } from "./socket.js";
+import { Store } from "./store.js";
+import { UiState } from "./ui-state.js";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const body = document.body;
+
+const store = new Store();
+const ui = new UiState();
+const intent = new IntentTracker();
+
+function setConnection(state, error) {
+  const node = $("[data-testid=connection]");
+  node.dataset.conn = state;
+  node.textContent = { connected: "live", disconnected: "offline — reconnecting", error: "error" }[state] || state;
+  if (error) node.title = error.message;
+}
+
+const link = new SessionLink(store, setConnection);
+const hypercalls = new Console($("[data-testid=console]"), store, ui, link);
+
+// ---- grids ---------------------------------------------------------------------------------
+function pick(host, mfn, pfn, e) {
+  if (e.shiftKey) {
+    hypercalls.fillEntryTarget(pfn, mfn);
+    return;
+  }
+  ui.select(host, mfn);
+  hypercalls.fillPage(pfn, mfn);
+}
+
+const grids = {};
+for (const mode of ["guest", "source", "destination"]) {
+  grids[mode] = new FrameGrid($(`[data-testid=grid-${mode}]`), store, ui, mode, pick);
+}
+
+function visibleGrids() {
+  return { guest: ["guest"], source: ["source"], destination: ["destination"],
+           both: ["source", "destination"] }[ui.view];
+}
+
+function captions() {
+  const g = store.guest;
+  $("figure[data-grid=guest] figcaption").textContent =
+    `Guest PFNs 0–${g.pages - 1}, each shown by its frame on the ${g.host} host`;
+  for (const host of ["source", "destination"]) {
+    const h = store.hosts[host];
+    const here = g.host === host ? " — the guest runs here" : "";
+    $(`figure[data-grid=${host}] figcaption`).textContent =
+      `${host[0].toUpperCase()}${host.slice(1)} host: MFN 0–${h.frames - 1}${here}${h.log_dirty ? ", log-dirty on" : ""}`;
+  }
+  $("[data-testid=guest-where]").textContent =
+    `Guest on ${g.host}${store.guestPaused ? " (paused)" : ""} · Xen ${store.meta.xen}`;
+}
+
+function layout() {
+  if (!store.loaded) return;
+  const shown = visibleGrids();
+  for (const [mode, grid] of Object.entries(grids)) {
+    grid.canvas.closest("figure").hidden = !shown.includes(mode);
+  }
+  for (const tab of document.querySelectorAll("[data-view]")) {
+    tab.setAttribute("aria-selected", String(tab.dataset.view === ui.view));
+  }
+  const area = $("[data-testid=grids]");
+  const width = (area.clientWidth - (shown.length - 1) * 24) / shown.length;
+  const height = Math.max(320, window.innerHeight * 0.62);
+  for (const mode of shown) grids[mode].layout(width, height);
+  draw();
+}
+
+function draw() {
+  if (!store.loaded) return;
+  captions();
+  for (const mode of visibleGrids()) grids[mode].draw();
+}
+
+// Centre of the cell showing frame `mfn` of `host` in the visible grids, in client pixels.
+function locate(host, mfn) {
+  for (const mode of visibleGrids()) {
+    const grid = grids[mode];
+    const i = grid.indexOf(host, mfn);
+    const r = i === null ? null : grid.cellRect(i);
+    if (!r) continue;
+    const box = grid.canvas.getBoundingClientRect();
+    return { x: box.left + r.x + r.size / 2, y: box.top + r.y + r.size / 2 };
+  }
+  return null;
+}
+
+ui.on((what) => (what === "view" ? layout() : draw()));
+window.addEventListener("resize", layout);
+for (const tab of document.querySelectorAll("[data-view]")) {
+  tab.addEventListener("click", () => ui.setView(tab.dataset.view));
+}
+
+// ---- panels --------------------------------------------------------------------------------
+const inspector = new Inspector($("[data-testid=inspector]"), store, ui, intent,
+  (detail, entry) => hypercalls.fillEntry(detail, entry));
+const script = new ScriptPanel($(".script-panel"), $(".topbar"), store, link, openSession);
+new History($("[data-testid=history]"), store, intent, (events) => {
+  script.replay(events);
+  inspector.refresh();   // intents are known now: stale marks may change
+});
+new MigrationPanel($("[data-testid=migration]"), store, (step) => hypercalls.send(step));
+const animator = new Animator($("[data-testid=anim]"), $("[data-testid=flow-overlay]"), store, ui, locate);
+renderLegend($("[data-testid=legend]"));
+
+let showedBothHosts = false;
+store.on("load", () => {
+  window.pvframes.loads += 1;
+  showedBothHosts = store.migration.state !== "not_started";
+  if (showedBothHosts) ui.view = "both";
+  body.dataset.state = "ready";
+  body.dataset.seq = String(store.seq);
+  body.dataset.session = store.sessionId;
+  $("[data-testid=seq]").textContent = String(store.seq);
+  $("[data-testid=export]").href = exportUrl(store.sessionId);
+  layout();
+});
+store.on("event", (event) => {
+  body.dataset.seq = String(store.seq);
+  $("[data-testid=seq]").textContent = String(store.seq);
+  // Migration is about two hosts: show them side by side the first time it happens.
+  if (event.op === "migrate" && !showedBothHosts) {
+    showedBothHosts = true;
+    ui.setView("both");
+  } else {
+    draw();
+  }
+});
+
+async function openSession(id) {
+  body.dataset.state = "loading";
+  const url = new URL(window.location.href);
+  url.searchParams.set("session", id);
+  window.history.replaceState(null, "", url);
+  await link.join(id);
+}
+
+installShortcuts({
+  next: () => script.run(1),
+  runAll: () => script.run("all"),
+  pin: () => hypercalls.pinSelected(),
+  unpin: () => hypercalls.unpinSelected(),
+  write: () => hypercalls.writeSelected(),
+  migrateAll: () => hypercalls.send({ migrate: "all" }),
+  skip: () => animator.skip(),
+  view: (v) => ui.setView(v),
+  clear: () => ui.select(null),
+}, $("[data-testid=help]"));
+$("[data-testid=help-open]").addEventListener("click", () => $("[data-testid=help]").showModal());
+
+// Hooks for browser tests and for poking at the state from the devtools console.
+window.pvframes = {
+  store, ui, link,
+  loads: 0,   // snapshots applied: a catch-up after a reconnect must not add one
+  frame: (host, mfn) => store.frame(host, mfn),
+  guestFrame: (pfn) => store.guestFrame(pfn),
+  // Per host, per frame: [owner, type, count, type_count, flags, m2p], as in a snapshot.
+  hostState() {
+    const out = { seq: store.seq, guestHost: store.guest.host, p2m: store.hosts[store.guest.host].p2m };
+    for (const [name, h] of Object.entries(store.hosts)) {
+      out[name] = h.owner.map((o, i) => [h.owners[o], store.types[h.type[i]], h.count[i],
+                                         h.type_count[i], h.flags[i], h.m2p[i]]);
+    }
+    return out;
+  },
+  // Centre of a cell of grid `mode` in client pixels (for clicking it).
+  cellCentre(mode, index) {
+    const grid = grids[mode];
+    const r = grid.cellRect(index);
+    if (!r) return null;
+    const box = grid.canvas.getBoundingClientRect();
+    return { x: box.left + r.x + r.size / 2, y: box.top + r.y + r.size / 2 };
+  },
+};
+
+async function boot() {
+  const catalogue = await script.loadCatalogue();
+  let id = body.dataset.session || new URL(window.location.href).searchParams.get("session");
+  if (!id) {
+    const first = catalogue.find((s) => s.source === "shared" && s.name.startsWith("case1")) ||
+      catalogue[0];
+    id = (await createSession(first ? { scenario_file: first.name } : {})).id;
+  }
+  await openSession(id);
+}
+
+boot().catch((err) => {
+  body.dataset.state = "error";
+  setConnection("error", err);
+  $("[data-testid=scenario-title]").textContent = `Could not open the session: ${err.message}`;
+});

@@ -1,0 +1,61 @@
+// The history list: every event of the session, with its rc and assertion results. It also
+// feeds the intent tracker, which needs the whole history, not only what this tab saw.
+import { getEvents } from "./api.js";
+import { resultText } from "./console.js";
+import { el } from "./dom.js";
+import { describeStep } from "./steps.js";
+
+// fail: an assertion does not hold; error: a hypercall failed that nobody expected to.
+// An error the step's `expect` asked for is a success.
+export function eventOutcome(event) {
+  if (event.assertions.some((a) => !a.ok)) return "fail";
+  if (event.assertions.length) return "ok";
+  return event.result === "error" || event.result === "failed" ? "error" : "ok";
+}
+
+export class History {
+  // onReload(events): the session's earlier events, once fetched after a load
+  constructor(list, store, intent, onReload) {
+    Object.assign(this, { list, store, intent, onReload });
+    this.events = new Map();
+    store.on("load", () => this.reload());
+    store.on("event", (ev) => this.add([ev]));
+  }
+
+  async reload() {
+    this.events.clear();
+    this.list.replaceChildren();
+    this.intent.reset();
+    const sessionId = this.store.sessionId;
+    if (this.store.seq === 0) return;
+    const { events } = await getEvents(sessionId, 0);
+    if (this.store.sessionId !== sessionId) return;
+    this.add(events);
+    this.onReload(events);
+  }
+
+  add(events) {
+    const fresh = events.filter((e) => !this.events.has(e.seq));
+    if (!fresh.length) return;
+    for (const e of fresh) this.events.set(e.seq, e);
+    const all = [...this.events.values()].sort((a, b) => a.seq - b.seq);
+    this.intent.reset();
+    for (const e of all) this.intent.record(e);
+    this.list.replaceChildren(...all.map((e) => this.item(e)));
+    this.list.lastElementChild?.scrollIntoView({ block: "nearest" });
+  }
+
+  item(event) {
+    const outcome = eventOutcome(event);
+    const checks = event.assertions.map((a) =>
+      el("span", { class: a.ok ? "pass" : "fail", title: `${a.what}: expected ${JSON.stringify(a.expected)}, got ${JSON.stringify(a.actual)}` },
+         a.ok ? "✓" : "✗"));
+    const fns = [...new Set(event.deltas.map((d) => d.fn).filter(Boolean))];
+    return el("li", { class: outcome, "data-testid": "history-item", "data-seq": String(event.seq),
+                      "data-rc": String(event.rc), title: fns.length ? `Xen functions: ${fns.join(", ")}` : "" },
+      el("span", { class: "seq" }, `#${event.seq}`),
+      el("span", { class: "what" }, describeStep(event.step)),
+      el("span", { class: "rc" }, resultText(event)),
+      ...checks);
+  }
+}

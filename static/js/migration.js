@@ -1,0 +1,62 @@
+// The migration panel: state, the phase buttons, per-round statistics and the last batch.
+import { el } from "./dom.js";
+
+const ROUND_COLUMNS = ["round", "phase", "sent", "normalised", "xtab", "deferred", "populated",
+                       "localised", "pinned"];
+
+export function stateText(store) {
+  const m = store.migration;
+  const where = `Guest runs on the ${store.guest.host} host${store.guestPaused ? " (paused)" : ""}.`;
+  switch (m.state) {
+    case "not_started": return `Not started. ${where}`;
+    case "in_progress": return `In progress: ${m.phase} done, ${m.src} → ${m.dst}. ${where}`;
+    case "ok": return `Completed: ${m.src} → ${m.dst}. ${where}`;
+    case "failed": return `FAILED: ${m.error || "restore refused"}. ${where}`;
+    default: return `${m.state}. ${where}`;
+  }
+}
+
+function batchText(b) {
+  if (!b) return "";
+  const count = (what) => b.actions.filter((a) => a === what).length;
+  const tables = b.pfns
+    .map((pfn, i) => [pfn, b.types[i], b.actions[i]])
+    .filter(([, type]) => type !== "NOTAB")
+    .slice(0, 12)
+    .map(([pfn, type, action]) => `PFN ${pfn} ${type} ${action}`);
+  return `Last batch (round ${b.round}, ${b.phase}): ${b.pfns.length} PFNs — ` +
+    `${count("normalised")} normalised, ${count("raw")} raw, ${count("deferred")} deferred, ` +
+    `${count("xtab")} XTAB.` + (tables.length ? ` Not NOTAB: ${tables.join("; ")}.` : "");
+}
+
+export class MigrationPanel {
+  constructor(root, store, send) {
+    Object.assign(this, { root, store });
+    for (const button of root.querySelectorAll("[data-phase]")) {
+      const phase = button.dataset.phase;
+      button.addEventListener("click", () => send({ migrate: phase === "all" ? "all" : { phase } }));
+    }
+    store.on("load", () => this.render());
+    store.on("event", () => this.render());
+  }
+
+  render() {
+    const m = this.store.migration;
+    const state = this.root.querySelector("[data-testid=migration-state]");
+    state.textContent = stateText(this.store);
+    state.dataset.state = m.state;
+    const rows = m.rounds.map((r) => el("tr", {}, ...ROUND_COLUMNS.map((c) => el("td", {}, String(r[c] ?? "")))));
+    this.root.querySelector("[data-testid=rounds] tbody").replaceChildren(...rows);
+    const extra = [];
+    if (m.deferred.size) extra.push(`Deferred during live rounds: PFN ${[...m.deferred].join(", ")}.`);
+    if (m.normalised.size) extra.push(`Last sent normalised: PFN ${[...m.normalised].join(", ")}.`);
+    this.root.querySelector("[data-testid=last-batch]").textContent =
+      [batchText(m.lastBatch), ...extra].filter(Boolean).join(" ");
+    // A new migration can only begin when none is under way.
+    const inProgress = m.state === "in_progress";
+    for (const button of this.root.querySelectorAll("[data-phase]")) {
+      const phase = button.dataset.phase;
+      button.disabled = (phase === "begin" || phase === "all") ? inProgress : !inProgress;
+    }
+  }
+}
