@@ -319,3 +319,24 @@ def test_new_baseptr_whose_validation_fails_keeps_the_old_root(g):
     g.fails({"mmuext": {"cmd": "new_baseptr", "pfn": 20}}, "EINVAL")
     assert g.w.guest.cr3 == g.mfn(0)
     assert g.frame(20)["type"] == "none"
+
+
+@pytest.mark.xfail(reason="engine: promote_l1_table() with an INVALID_MFN entry fails -EPERM; "
+                          "Xen's get_page_from_l1e() returns -EINVAL for INVALID_MFN",
+                   strict=True)
+def test_pin_l1_with_an_invalid_mfn_entry_is_einval(g):
+    """promote_l1_table() -> get_page_from_l1e(): INVALID_MFN (PADDR_MASK >> PAGE_SHIFT)
+    is refused with -EINVAL, other non-RAM frames with -EPERM."""
+    g.make_ro(21)
+    g.ok({"mmu_update": {"pfn": 21, "index": 0, "entry": (((1 << 40) - 1) << 12) | 1}})
+    g.fails({"mmuext": {"cmd": "pin_l1", "pfn": 21}}, "EINVAL")
+    assert g.frame(21)["type"] == "none"
+
+
+def test_pin_l1_with_a_non_ram_entry_is_eperm(g):
+    """promote_l1_table() -> get_page_from_l1e(): !mfn_valid(), no iomem permission:
+    -EPERM; the page ends type none."""
+    g.make_ro(21)
+    g.ok({"mmu_update": {"pfn": 21, "index": 0, "entry": (5000 << 12) | 1}})
+    g.fails({"mmuext": {"cmd": "pin_l1", "pfn": 21}}, "EPERM")
+    assert g.frame(21)["type"] == "none"
