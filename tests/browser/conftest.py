@@ -1,0 +1,140 @@
+"""Browser tests: the real server in a subprocess on a free port, driven by the
+distribution's Chromium through Playwright (no browser download needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1600, "height": 1000}   # a common projector resolution
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: apt-get install chromium")
+    for item in items:
+        if "browser" in item.keywords and not CHROMIUM.exists():
+            item.add_marker(skip)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def new_session(self, scenario_file: str, xen: str | None = None) -> str:
+        body: dict[str, Any] = {"scenario_file": scenario_file}
+        if xen:
+            body["xen"] = xen
+        return self.api("POST", "/api/sessions", body)["id"]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`pvframes serve` as users start it, on 127.0.0.1 (one origin for page and socket)."""
+    port = free_port()
+    db = tmp_path_factory.mktemp("server") / "pvframes.sqlite3"
+    log = open(db.parent / "server.log", "w+")  # noqa: SIM115 - closed at teardown
+    # the checkout's packages, whether or not it is installed in this environment
+    path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--db", str(db)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(base + "/api/scenarios", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                log.seek(0)
+                pytest.fail(f"server did not start:\n{log.read()}")
+            time.sleep(0.1)
+    yield Server(base)
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser: Any, server: Server) -> Iterator[Callable[..., Any]]:
+    """Open the UI (optionally on a session) in a fresh context; fails the test on any
+    JavaScript error the page reports."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_(session: str | None = None) -> Any:
+        context = browser.new_context(viewport=VIEWPORT)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server.base + (f"/?session={session}" if session else "/"))
+        wait_ready(page)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
+def wait_ready(page: Any, seq: int | None = None, session: str | None = None) -> None:
+    """Wait for the app's own ready state (never a fixed sleep)."""
+    page.wait_for_selector("body[data-state=ready]", timeout=15000)
+    if session is not None:
+        page.wait_for_function("s => document.body.dataset.session === s", arg=session)
+    if seq is not None:
+        page.wait_for_function("n => Number(document.body.dataset.seq) === n", arg=seq,
+                               timeout=15000)
+
+
+def screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.evaluate("window.pvframes && document.querySelector('[data-testid=anim-skip]').click()")
+    page.screenshot(path=str(path), full_page=True)
+    return path

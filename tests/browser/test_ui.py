@@ -1,0 +1,249 @@
+"""The web UI in a real browser: ready state, the two cases run from the scenario menu,
+two tabs on one session, and a tab that reconnects and catches up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import Server, screenshot, wait_ready
+
+pytestmark = pytest.mark.browser
+
+CASE1 = "case1-devalidated-l2"
+CASE2 = "case2-written-before-migration"
+WRONG_FRAME = "case2-wrong-frame"
+
+
+# ---- helpers --------------------------------------------------------------------------------
+def load_scenario(page: Any, name: str) -> str:
+    """Pick a scenario in the menu and load it: a new session. Returns its id."""
+    before = page.evaluate("document.body.dataset.session")
+    page.get_by_test_id("scenario-select").select_option(name)
+    page.get_by_test_id("scenario-load").click()
+    page.wait_for_function("s => document.body.dataset.session !== s", arg=before)
+    wait_ready(page, seq=0)
+    return page.evaluate("document.body.dataset.session")
+
+
+def run_to_end(page: Any) -> int:
+    total = page.get_by_test_id("script-step").count()
+    page.get_by_test_id("script-all").click()
+    wait_ready(page, seq=total)
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=script-step][data-state=done]').length === n",
+        arg=total)
+    return total
+
+
+def guest_frame(page: Any, pfn: int) -> dict[str, Any]:
+    return page.evaluate("p => window.pvframes.guestFrame(p)", pfn)
+
+
+def click_guest_pfn(page: Any, pfn: int) -> None:
+    page.get_by_test_id("view-guest").click()
+    centre = page.evaluate("p => window.pvframes.cellCentre('guest', p)", pfn)
+    page.mouse.click(centre["x"], centre["y"])
+    page.wait_for_function(
+        "p => document.querySelector('[data-testid=inspector-title]')"
+        "?.textContent.includes(`PFN ${p}`)", arg=pfn)
+
+
+def entry_rows(page: Any) -> list[dict[str, str]]:
+    return page.evaluate("""() => [...document.querySelectorAll('[data-testid=entry-row]')]
+      .map(r => ({
+        index: r.dataset.index, stale: r.dataset.stale,
+        pfn: r.querySelector('[data-testid=entry-pfn]').textContent,
+        status: r.querySelector('[data-testid=entry-status]').textContent}))""")
+
+
+def assertions(page: Any) -> list[str]:
+    return page.eval_on_selector_all("[data-testid=assertion]", "els => els.map(e => e.dataset.ok)")
+
+
+def snapshot_state(server: Server, session: str) -> dict[str, Any]:
+    """The server's snapshot in the shape of window.pvframes.hostState()."""
+    snap = server.api("GET", f"/api/sessions/{session}")
+    out: dict[str, Any] = {"seq": snap["seq"], "guestHost": snap["guest"]["host"],
+                           "p2m": snap["guest"]["p2m"]}
+    for name, h in snap["hosts"].items():
+        out[name] = [[h["owners"][h["owner"][i]], snap["types"][h["type"][i]], h["count"][i],
+                      h["type_count"][i], h["flags"][i], h["m2p"][i]] for i in range(h["frames"])]
+    return out
+
+
+def page_state(page: Any) -> dict[str, Any]:
+    return page.evaluate("window.pvframes.hostState()")
+
+
+# ---- tests ----------------------------------------------------------------------------------
+def test_page_loads_and_reaches_ready(open_page: Any) -> None:
+    page = open_page()
+    assert page.evaluate("document.body.dataset.seq") == "0"
+    assert "Case 1" in page.get_by_test_id("scenario-title").text_content()
+    names = page.eval_on_selector_all("[data-testid=scenario-select] option",
+                                      "os => os.map(o => o.value)")
+    assert {CASE1, CASE2, WRONG_FRAME} <= set(names)
+    assert page.get_by_test_id("grid-guest").get_attribute("data-cells") == "64"
+    assert page.get_by_test_id("connection").get_attribute("data-conn") == "connected"
+    # the linear layout: PFN 0 is the pinned L4 and the base pointer, PFN 4 a data page
+    l4 = guest_frame(page, 0)
+    assert (l4["type"], l4["pinned"], l4["validated"], l4["base"]) == ("l4", True, True, True)
+    assert guest_frame(page, 4)["type"] == "writable"
+    # every type and mark has a legend entry
+    for key in ("l1", "l2", "l3", "l4", "writable", "hatched", "partial", "pinned", "foreign",
+                "free"):
+        assert page.get_by_test_id(f"legend-{key}").is_visible()
+    screenshot(page, "start")
+
+
+def test_case1_unpatched_relocalises_the_l2(open_page: Any) -> None:
+    page = open_page()
+    load_scenario(page, CASE1)
+    assert page.get_by_test_id("variant-unpatched").is_checked()
+    total = run_to_end(page)
+    assert total == 21
+    oks = assertions(page)
+    assert oks and all(ok == "true" for ok in oks), oks
+    assert page.get_by_test_id("migration-state").get_attribute("data-state") == "ok"
+    # the de-validated L2 travelled as L2TAB, was localised, and the guest re-pinned it
+    l2 = guest_frame(page, 20)
+    assert (l2["host"], l2["type"], l2["pinned"], l2["validated"]) == (
+        "destination", "l2", True, True)
+    assert page.get_by_test_id("view-both").get_attribute("aria-selected") == "true"
+    screenshot(page, "case1-migrated")
+    click_guest_pfn(page, 20)
+    assert page.get_by_test_id("inspector-type").text_content() == "l2"
+    assert page.get_by_test_id("inspector-pinned").text_content() == "yes"
+    rows = entry_rows(page)
+    assert rows == [{"index": "0", "stale": "false", "pfn": "21", "status": "ok"}]
+    screenshot(page, "case1")
+
+
+def test_case1_patched_leaves_a_stale_entry(open_page: Any) -> None:
+    page = open_page()
+    unpatched = load_scenario(page, CASE1)
+    page.get_by_test_id("variant-patched").check()
+    page.wait_for_function("s => document.body.dataset.session !== s", arg=unpatched)
+    wait_ready(page, seq=0)
+    assert page.get_by_test_id("variant-patched").is_checked()
+    assert "patched" in page.get_by_test_id("guest-where").text_content()
+    run_to_end(page)
+    oks = assertions(page)
+    assert oks and all(ok == "true" for ok in oks), oks
+    # the re-pin on the destination failed with -EINVAL
+    pin = page.locator("[data-testid=script-step][data-index='19']")
+    assert "rc -22 EINVAL" in pin.text_content()
+    assert not guest_frame(page, 20)["pinned"]
+    click_guest_pfn(page, 20)
+    rows = entry_rows(page)
+    assert len(rows) == 1 and rows[0]["stale"] == "true" and rows[0]["pfn"] == "—"
+    assert "stale" in rows[0]["status"]
+    screenshot(page, "case1-patched")
+
+
+def test_case2_written_l2_is_not_localised(open_page: Any) -> None:
+    page = open_page()
+    load_scenario(page, CASE2)
+    run_to_end(page)
+    oks = assertions(page)
+    assert oks and all(ok == "true" for ok in oks), oks
+    l2 = guest_frame(page, 20)
+    assert l2["host"] == "destination" and not l2["pinned"]
+    click_guest_pfn(page, 20)
+    rows = entry_rows(page)
+    assert rows[0]["index"] == "0" and rows[0]["stale"] == "true"
+    assert "free" in rows[0]["status"]
+    # the history shows the failed pin with its errno
+    last_pin = page.locator("[data-testid=history-item][data-rc='-22']")
+    assert last_pin.count() == 1 and "EINVAL" in last_pin.text_content()
+    screenshot(page, "case2")
+
+
+def test_case2_wrong_frame_is_flagged_in_the_inspector(open_page: Any) -> None:
+    page = open_page()
+    load_scenario(page, WRONG_FRAME)
+    run_to_end(page)
+    click_guest_pfn(page, 20)
+    rows = entry_rows(page)
+    # the entry written to mean PFN 21 now names PFN 3's frame: present, guest-owned, wrong
+    assert rows[0]["pfn"] == "3" and rows[0]["stale"] == "true"
+    assert "meant PFN 21" in rows[0]["status"]
+    screenshot(page, "case2-wrong-frame")
+
+
+def test_console_shows_rc_and_refusals(open_page: Any, server: Server) -> None:
+    page = open_page(server.new_session(CASE1))
+    result = page.get_by_test_id("console-result")
+    # a data page mapped writable cannot become an L2: Xen says -EINVAL
+    click_guest_pfn(page, 20)
+    page.get_by_test_id("console-tab-mmuext").click()
+    page.get_by_test_id("mmuext-cmd").select_option("pin_l2")
+    assert page.get_by_test_id("mmuext-page").input_value() == "20"
+    page.get_by_test_id("mmuext-send").click()
+    page.wait_for_selector("[data-testid=console-result][data-kind=error]")
+    assert "rc -22 EINVAL" in result.text_content()
+    wait_ready(page, seq=1)
+    # input the engine cannot interpret is refused, names the field, and changes nothing
+    page.get_by_test_id("console-tab-mmu_update").click()
+    page.get_by_test_id("mmu_update-page").fill("3")
+    page.get_by_test_id("mmu_update-index").evaluate("e => { e.max = ''; e.value = '600'; }")
+    page.get_by_test_id("mmu_update-entry").fill("20")
+    page.get_by_test_id("mmu_update-send").click()
+    page.wait_for_selector("[data-testid=console-result][data-kind=invalid]")
+    assert "index" in result.text_content()
+    assert page.evaluate("document.body.dataset.seq") == "1"
+    # keyboard: w writes to the selected page, n runs the script's next step
+    page.keyboard.press("w")
+    wait_ready(page, seq=2)
+    page.keyboard.press("n")
+    wait_ready(page, seq=3)
+    first_step = page.locator("[data-testid=script-step][data-index='0']")
+    assert first_step.get_attribute("data-state") == "done"
+
+
+def test_two_pages_on_one_session_stay_in_sync(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)
+    first = open_page(session)
+    second = open_page(session)
+    for _ in range(7):
+        first.keyboard.press("n")
+    wait_ready(first, seq=7)
+    wait_ready(second, seq=7)
+    # a step from the second page's console reaches the first
+    click_guest_pfn(second, 20)
+    second.keyboard.press("u")   # unpin the L2 from the second page
+    wait_ready(second, seq=8)
+    wait_ready(first, seq=8)
+    assert page_state(first) == page_state(second) == snapshot_state(server, session)
+    # both know the script moved on, whoever ran it
+    assert (first.locator("[data-testid=script-step][data-state=done]").count()
+            == second.locator("[data-testid=script-step][data-state=done]").count() == 7)
+    second.get_by_test_id("script-all").click()
+    wait_ready(first, seq=22)
+    wait_ready(second, seq=22)
+    assert page_state(first) == page_state(second) == snapshot_state(server, session)
+    screenshot(second, "two-pages")
+
+
+def test_a_reconnecting_page_catches_up(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)
+    page = open_page(session)
+    page.keyboard.press("n")
+    page.keyboard.press("n")
+    wait_ready(page, seq=2)
+    page.evaluate("window.pvframes.link.disconnect()")
+    page.wait_for_selector("[data-testid=connection][data-conn=disconnected]")
+    # meanwhile the session moves on without this page: the script through the migration
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 14})
+    server.api("POST", f"/api/sessions/{session}/steps", {"mmuext": {"cmd": "pin_l2", "pfn": 20}})
+    assert page.evaluate("document.body.dataset.seq") == "2"
+    page.evaluate("window.pvframes.link.connect()")
+    wait_ready(page, seq=17)
+    page.wait_for_selector("[data-testid=connection][data-conn=connected]")
+    # caught up by events, not by a reload: same state as the server's snapshot
+    assert page.evaluate("window.pvframes.loads") == 1
+    assert page_state(page) == snapshot_state(server, session)
+    assert page.get_by_test_id("history-item").count() == 17
+    assert page.get_by_test_id("migration-state").get_attribute("data-state") == "ok"
+    assert guest_frame(page, 20)["pinned"]
