@@ -340,3 +340,50 @@ def test_pin_l1_with_a_non_ram_entry_is_eperm(g):
     g.ok({"mmu_update": {"pfn": 21, "index": 0, "entry": (5000 << 12) | 1}})
     g.fails({"mmuext": {"cmd": "pin_l1", "pfn": 21}}, "EPERM")
     assert g.frame(21)["type"] == "none"
+
+
+def test_pin_l3_whose_second_l2_fails_late_tears_down_everything(g):
+    """promote_l3_table() at slot 1: get_page_from_l3e() validates L2 23, which fails at
+    its slot 1 and becomes old_guest_table; promote_l3_table() transfers it to its own
+    entry (PTF_partial_set) and becomes old_guest_table itself. The teardown
+    (demote_l3_table() from slot 1 down) de-validates both L2s; every count is restored."""
+    g.build_l2_over_l1()  # L2 20 -> L1 21 -> data 30
+    g.make_ro(19, 23)
+    g.ok({"mmu_update": {"pfn": 23, "index": 0, "entry": {"pfn": 21, "flags": UPPER}}})
+    g.ok({"mmu_update": {"pfn": 23, "index": 1, "entry": {"mfn": DOM0_MFN, "flags": UPPER}}})
+    g.ok({"mmu_update": {"pfn": 19, "index": 0, "entry": {"pfn": 20, "flags": UPPER}}})
+    g.ok({"mmu_update": {"pfn": 19, "index": 1, "entry": {"pfn": 23, "flags": UPPER}}})
+    before = counts(g.w)
+    g.fails({"mmuext": {"cmd": "pin_l3", "pfn": 19}}, "EINVAL")
+    assert_counts_equal(before, counts(g.w), "teardown")
+    for pfn, typ in ((19, "l3"), (20, "l2"), (23, "l2"), (21, "l1")):
+        f = g.frame(pfn)
+        assert (f["type"], f["type_count"], f["validated"], f["partial"]) == \
+            (typ, 0, False, False), pfn
+
+
+def test_mmu_update_whose_new_l2_fails_late_leaves_it_devalidated(g):
+    """mod_l3_entry() -> get_page_from_l3e() -> get_page_and_type_from_mfn(PTF_preemptible):
+    the L2 fails at slot 1 and is old_guest_table; do_mmu_update() returns -EINVAL and its
+    continuation's put_old_guest_table() de-validates it, giving back every reference."""
+    g.build_l2_over_l1()
+    g.ok({"mmu_update": {"pfn": 20, "index": 1, "entry": {"mfn": DOM0_MFN, "flags": UPPER}}})
+    before = counts(g.w)
+    g.fails({"mmu_update": {"pfn": 1, "index": 1, "entry": {"pfn": 20, "flags": UPPER}}},
+            "EINVAL")
+    assert_counts_equal(before, counts(g.w), "teardown")
+    assert g.entry(1, 1) == 0
+    f = g.frame(20)
+    assert (f["type"], f["type_count"], f["validated"], f["partial"]) == ("l2", 0, False, False)
+
+
+def test_new_baseptr_whose_l4_fails_late_leaves_it_devalidated(g):
+    """new_guest_cr3() -> get_page_and_type_from_mfn(PGT_root_page_table, PTF_preemptible):
+    promote_l4_table() fails at slot 1 -> old_guest_table -> de-validated l4; cr3 kept."""
+    g.make_ro(20)
+    g.ok({"mmu_update": {"pfn": 20, "index": 0, "entry": {"pfn": 1, "flags": UPPER}}})
+    g.ok({"mmu_update": {"pfn": 20, "index": 1, "entry": {"mfn": DOM0_MFN, "flags": UPPER}}})
+    g.fails({"mmuext": {"cmd": "new_baseptr", "pfn": 20}}, "EINVAL")
+    assert g.w.guest.cr3 == g.mfn(0)
+    f = g.frame(20)
+    assert (f["type"], f["type_count"], f["validated"]) == ("l4", 0, False)
