@@ -314,3 +314,43 @@ def test_update_of_partially_validated_table_is_einval(g):
         == "ERESTART"
     g.fails({"mmu_update": {"pfn": 20, "index": 1, "entry": 0}}, "EINVAL")
     assert g.frame(20)["partial"]
+
+
+# -- what Xen stores ----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(reason="engine: stores the guest's L1 value as given; Xen's mod_l1_entry() "
+                          "stores adjust_guest_l1e(nl1e), which adds _PAGE_USER (and "
+                          "_PAGE_GUEST_KERNEL) to a 64-bit PV kernel mapping", strict=True)
+def test_l1_entry_is_stored_as_adjust_guest_l1e_makes_it(g):
+    """mod_l1_entry(): `nl1e = adjust_guest_l1e(nl1e, pt_dom)` before UPDATE_ENTRY(); for a
+    64-bit PV guest a present entry without _PAGE_USER gets _PAGE_USER |
+    _PAGE_GUEST_KERNEL (xen/arch/x86/pv/mm.h)."""
+    g.ok({"mmu_update": {"pfn": 3, "index": 100, "entry": {"pfn": 40, "flags": RW}}})
+    g.check(entry={"pfn": 3, "index": 100}, flags=["present", "rw", "user"])
+
+
+@pytest.mark.xfail(reason="engine: stores the guest's L4 value as given; Xen's mod_l4_entry() "
+                          "stores adjust_guest_l4e(nl4e), which adds _PAGE_ACCESSED | "
+                          "_PAGE_USER for a 64-bit PV guest", strict=True)
+def test_l4_entry_is_stored_as_adjust_guest_l4e_makes_it(g):
+    """mod_l4_entry(): `nl4e = adjust_guest_l4e(nl4e, d)`: _PAGE_ACCESSED is set
+    unconditionally and _PAGE_USER for a 64-bit guest."""
+    g.ok({"mmu_update": {"pfn": 0, "index": 0, "entry": {"pfn": 1, "flags": RW}}})
+    g.check(entry={"pfn": 0, "index": 0}, flags=["accessed", "present", "rw", "user"])
+
+
+@pytest.mark.parametrize("bits", [0x8, 0x10], ids=["pwt", "pcd"])
+def test_l1_cache_attribute_bits_are_einval(g, bits):
+    """l1_disallow_mask(): a domain without I/O resources may not set PWT/PCD/PAT."""
+    g.fails({"mmu_update": {"pfn": 3, "index": 100,
+                            "entry": (g.mfn(40) << 12) | 0x1 | bits}}, "EINVAL")
+
+
+def test_avail_and_high_software_bits_are_allowed(g):
+    """base_disallow_mask leaves _PAGE_AVAIL (bits 9..11) and _PAGE_AVAIL_HIGH (52..62)
+    to the guest, at every level."""
+    g.ok({"mmu_update": {"pfn": 3, "index": 100,
+                         "entry": (g.mfn(40) << 12) | 0x1 | (0x7 << 9) | (0x7FF << 52)}})
+    g.ok({"mmu_update": {"pfn": 2, "index": 0,
+                         "entry": (g.mfn(3) << 12) | 0x27 | (0x7 << 9)}})
