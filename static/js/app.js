@@ -59,9 +59,9 @@ function captions() {
     `Guest PFNs 0–${g.pages - 1}, each shown by its frame on the ${g.host} host`;
   for (const host of ["source", "destination"]) {
     const h = store.hosts[host];
-    const here = g.host === host ? " — the guest runs here" : "";
+    const here = g.host === host ? " · guest here" : "";
     $(`figure[data-grid=${host}] figcaption`).textContent =
-      `${host[0].toUpperCase()}${host.slice(1)} host: MFN 0–${h.frames - 1}${here}${h.log_dirty ? ", log-dirty on" : ""}`;
+      `${host[0].toUpperCase()}${host.slice(1)} host, MFN 0–${h.frames - 1}${here}${h.log_dirty ? " · log-dirty" : ""}`;
   }
   $("[data-testid=guest-where]").textContent =
     `Guest on ${g.host}${store.guestPaused ? " (paused)" : ""} · Xen ${store.meta.xen}`;

@@ -5,7 +5,7 @@ import { INK, STALE_COLOUR } from "./types.js";
 
 const MAX_CELL = 64;
 const AXIS = 52;   // left margin for row numbers
-const MIN_HOST_PITCH = 16;
+const MAX_HOST_CELL = 44;
 const BAND = 24;   // height of a folded run of rows
 
 function columnsFor(n) {
@@ -31,25 +31,38 @@ export class FrameGrid {
     return this.mode === "guest" ? this.store.guest.pages : this.store.hosts[this.mode].frames;
   }
 
-  // Fit the grid to `width` CSS pixels (and, for the guest's few PFNs, to `maxHeight`).
+  // The room the grid may take, in CSS pixels; the cell size follows from it in draw().
   layout(width, maxHeight) {
-    const n = this.count();
-    if (this.mode === "guest") {
-      this.cols = columnsFor(n);
-      const rows = Math.ceil(n / this.cols);
-      this.pitch = Math.floor(Math.min((width - AXIS) / this.cols, maxHeight / rows));
-    } else {
-      // Host frames: keep cells big enough to read; long uniform runs are folded instead.
-      const fit = Math.floor((width - AXIS) / MIN_HOST_PITCH / 8) * 8;
-      this.cols = Math.max(8, Math.min(64, fit, columnsFor(n)));
-      this.pitch = Math.floor((width - AXIS) / this.cols);
-    }
-    this.pitch = Math.max(4, Math.min(MAX_CELL, this.pitch));
+    this.avail = { width, maxHeight };
+    this.canvas.dataset.cells = String(this.count());
+  }
+
+  setPitch(cols, pitch) {
+    this.cols = cols;
+    this.pitch = Math.max(4, Math.min(MAX_CELL, pitch));
     this.gap = this.pitch >= 20 ? 3 : 1;
     this.cell = this.pitch - this.gap;
     this.width = AXIS + this.cols * this.pitch;
-    this.canvas.dataset.cells = String(n);
     this.canvas.dataset.cellSize = String(this.cell);
+  }
+
+  // Guest PFNs: a fixed square-ish grid. Host frames: the biggest cells for which the rows
+  // left after folding fit the height (folding depends on the state, so this is redone
+  // on every draw).
+  fit() {
+    const { width, maxHeight } = this.avail;
+    const n = this.count();
+    if (this.mode === "guest") {
+      const cols = columnsFor(n);
+      this.setPitch(cols, Math.floor(Math.min((width - AXIS) / cols, maxHeight / Math.ceil(n / cols))));
+      this.planRows();
+      return;
+    }
+    for (let cols = 8; cols <= 64; cols += 8) {
+      this.setPitch(cols, Math.min(MAX_HOST_CELL, Math.floor((width - AXIS) / cols)));
+      this.planRows();
+      if (this.height <= maxHeight) return;
+    }
   }
 
   // Rows of a host grid that are all free, or all one other domain's, carry no news: runs
@@ -164,7 +177,8 @@ export class FrameGrid {
   }
 
   draw() {
-    this.planRows();
+    if (!this.avail) return;   // not laid out yet
+    this.fit();
     this.resize();
     const { ctx } = this;
     ctx.clearRect(0, 0, this.width, this.height);

@@ -247,3 +247,29 @@ def test_a_reconnecting_page_catches_up(open_page: Any, server: Server) -> None:
     assert page.get_by_test_id("history-item").count() == 17
     assert page.get_by_test_id("migration-state").get_attribute("data-state") == "ok"
     assert guest_frame(page, 20)["pinned"]
+
+
+def test_migration_phase_by_phase(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 15})   # up to the migration
+    page = open_page(session)
+    wait_ready(page, seq=15)
+    state = page.get_by_test_id("migration-state")
+    rounds = page.locator("[data-testid=rounds] tbody tr")
+    page.get_by_test_id("migrate-begin").click()
+    wait_ready(page, seq=16)
+    assert state.get_attribute("data-state") == "in_progress"
+    assert page.get_by_test_id("view-both").get_attribute("aria-selected") == "true"
+    # round 1 sends every PFN; the de-validated tables are reported L2TAB/L1TAB (unpatched)
+    assert rounds.count() == 1 and rounds.first.locator("td").nth(2).text_content() == "64"
+    assert "PFN 20 L2TAB normalised" in page.get_by_test_id("last-batch").text_content()
+    assert page.get_by_test_id("migrate-begin").is_disabled()
+    screenshot(page, "migration-begin")
+    for n, phase in enumerate(("round", "suspend", "restore"), start=17):
+        page.get_by_test_id(f"migrate-{phase}").click()
+        wait_ready(page, seq=n)
+    assert state.get_attribute("data-state") == "ok"
+    assert rounds.count() == 4
+    assert guest_frame(page, 20)["host"] == "destination"
+    assert page_state(page) == snapshot_state(server, session)
+    screenshot(page, "migration-done")
