@@ -173,7 +173,12 @@ window.pvframes = {
   guestFrame: (pfn) => store.guestFrame(pfn),
   // Per host, per frame: [owner, type, count, type_count, flags, m2p], as in a snapshot.
   hostState() {
-    const out = { seq: store.seq, guestHost: store.guest.host, p2m: store.hosts[store.guest.host].p2m };
+    const m = store.migration;
+    const out = {
+      seq: store.seq, guestHost: store.guest.host, p2m: store.hosts[store.guest.host].p2m,
+      migration: { state: m.state, rounds: m.rounds, deferred: [...m.deferred].sort((a, b) => a - b),
+                   normalised: [...m.normalised].sort((a, b) => a - b) },
+    };
     for (const [name, h] of Object.entries(store.hosts)) {
       out[name] = h.owner.map((o, i) => [h.owners[o], store.types[h.type[i]], h.count[i],
                                          h.type_count[i], h.flags[i], h.m2p[i]]);

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Server, screenshot, wait_ready
+from conftest import REPO, Server, screenshot, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -64,8 +64,12 @@ def assertions(page: Any) -> list[str]:
 def snapshot_state(server: Server, session: str) -> dict[str, Any]:
     """The server's snapshot in the shape of window.pvframes.hostState()."""
     snap = server.api("GET", f"/api/sessions/{session}")
+    m = snap["migration"]
     out: dict[str, Any] = {"seq": snap["seq"], "guestHost": snap["guest"]["host"],
-                           "p2m": snap["guest"]["p2m"]}
+                           "p2m": snap["guest"]["p2m"],
+                           "migration": {"state": m["state"], "rounds": m["rounds"],
+                                         "deferred": sorted(m["deferred"]),
+                                         "normalised": sorted(m["normalised"])}}
     for name, h in snap["hosts"].items():
         out[name] = [[h["owners"][h["owner"][i]], snap["types"][h["type"][i]], h["count"][i],
                       h["type_count"][i], h["flags"][i], h["m2p"][i]] for i in range(h["frames"])]
@@ -273,3 +277,19 @@ def test_migration_phase_by_phase(open_page: Any, server: Server) -> None:
     assert guest_frame(page, 20)["host"] == "destination"
     assert page_state(page) == snapshot_state(server, session)
     screenshot(page, "migration-done")
+
+
+def catalogue() -> list[str]:
+    shared = REPO.parent / "shared" / "scenarios"
+    return sorted(p.stem for d in (shared, REPO / "examples") for p in d.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("xen", ["unpatched", "patched"])
+@pytest.mark.parametrize("name", catalogue())
+def test_deltas_rebuild_the_servers_state(open_page: Any, server: Server, name: str,
+                                          xen: str) -> None:
+    """Every catalogue scenario, run from the page: the state the page built from deltas
+    (frames, P2M, migration rounds) is the server's snapshot."""
+    page = open_page(server.new_session(name, xen))
+    run_to_end(page)
+    assert page_state(page) == snapshot_state(server, page.evaluate("document.body.dataset.session"))
