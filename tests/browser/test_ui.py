@@ -290,6 +290,7 @@ def test_deltas_rebuild_the_servers_state(open_page: Any, server: Server, name: 
                                           xen: str) -> None:
     """Every catalogue scenario, run from the page: the state the page built from deltas
     (frames, P2M, migration rounds) is the server's snapshot."""
-    page = open_page(server.new_session(name, xen))
+    session = server.new_session(name, xen)
+    page = open_page(session)
     run_to_end(page)
-    assert page_state(page) == snapshot_state(server, page.evaluate("document.body.dataset.session"))
+    assert page_state(page) == snapshot_state(server, session)
