@@ -387,3 +387,17 @@ def test_new_baseptr_whose_l4_fails_late_leaves_it_devalidated(g):
     assert g.w.guest.cr3 == g.mfn(0)
     f = g.frame(20)
     assert (f["type"], f["type_count"], f["validated"]) == ("l4", 0, False)
+
+
+def test_l3_entry_to_a_partial_l2_completes_its_validation(g):
+    """mod_l3_entry() -> get_page_and_type_from_mfn(PGT_l2_page_table, PTF_preemptible):
+    _get_page_type() finds PGT_partial with count 1 and continues the validation; the
+    partial's type reference becomes the entry's and the light reference is put."""
+    _two_slot_l2(g)
+    g.apply({"mmuext": {"cmd": "pin_l2", "pfn": 20, "preempt_after": 1}})
+    partial = g.frame(20)
+    g.ok({"mmu_update": {"pfn": 1, "index": 1, "entry": {"pfn": 20, "flags": UPPER}}})
+    f = g.frame(20)
+    assert (f["validated"], f["partial"], f["pinned"], f["type_count"]) == (True, False, False, 1)
+    assert f["count"] == partial["count"]  # + the entry's general ref - the light ref
+    assert (g.frame(22)["type"], g.frame(22)["validated"]) == ("l1", True)
