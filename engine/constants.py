@@ -39,6 +39,7 @@ class Errno(enum.IntEnum):
 
     EPERM = 1
     ENOENT = 2
+    ENXIO = 6
     EINTR = 4
     E2BIG = 7
     EAGAIN = 11

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import pte as ptes
 from .constants import (
+    INVALID_MFN,
     PFINFO_L1TAB,
     PFINFO_LPINTAB,
     PFINFO_NOTAB,
@@ -19,6 +20,7 @@ from .host import OWNER_GUEST
 from .mm import EBUSY, EINVAL, MM, Preemption, is_guest_l4_slot
 
 ENOMEM = -int(Errno.ENOMEM)
+ENXIO = -int(Errno.ENXIO)
 FN_MMU = "do_mmu_update"
 
 
@@ -177,8 +179,10 @@ def guest_remove_page(mm: MM, mfn: int) -> int:
     general reference goes; while mapped or pinned it stays, owned but unallocated."""
     fn = "guest_remove_page"
     h = mm.h
-    if not get_page_from_gfn(mm, mfn, fn):
+    if mfn == INVALID_MFN or not h.mfn_valid(mfn):
         return EINVAL  # "Domain %u page number %lx invalid"
+    if not get_page_from_gfn(mm, mfn, fn):
+        return ENXIO  # "Bad page free for Dom%u GFN %lx"
     pfn = int(h.m2p[mfn])
     if 0 <= pfn < mm.d.pages and int(mm.d.p2m[pfn]) == mfn:
         mm.d.set_p2m(pfn, -1, "balloon driver (guest P2M)")

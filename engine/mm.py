@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from . import pte as ptes
 from .constants import (
+    INVALID_MFN,
     PAGE_TABLE_TYPES,
     PGT,
     ROOT_PAGETABLE_FIRST_XEN_SLOT,
@@ -263,7 +264,10 @@ class MM:
         mfn = ptes.mfn_of(e)
         h = self.h
         if not h.mfn_valid(mfn):
-            return EPERM  # not RAM: MMIO, and the guest has no I/O-memory permission
+            # Not RAM: an MMIO mapping, and the guest has no I/O-memory permission. The
+            # all-ones MFN a PV kernel writes for a ballooned PFN is -EINVAL instead
+            # (`mfn != (PADDR_MASK >> PAGE_SHIFT)  /* INVALID_MFN? */`).
+            return EINVAL if mfn == INVALID_MFN else EPERM
         # page_get_owner_and_reference(): a free frame yields no owner and no reference;
         # a frame of another domain is refused (could_not_pin).
         if h.count[mfn] == 0 or h.owner[mfn] != OWNER_GUEST:

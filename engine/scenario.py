@@ -204,7 +204,7 @@ class Step(Model):
 
 
 OPERATIONS = ("mmu_update", "mmuext", "write", "memory", "migrate", "check")
-ERRNO_NAMES = ("EPERM", "ENOENT", "EINTR", "E2BIG", "EAGAIN", "ENOMEM", "EFAULT", "EBUSY",
+ERRNO_NAMES = ("EPERM", "ENOENT", "ENXIO", "EINTR", "E2BIG", "EAGAIN", "ENOMEM", "EFAULT", "EBUSY",
                "EEXIST", "EINVAL", "ERANGE", "ERESTART", "EOPNOTSUPP")
 
 
