@@ -58,11 +58,15 @@ export class FrameGrid {
       this.planRows();
       return;
     }
+    let best = null;   // biggest cells that fit; at equal size, more columns (fewer rows)
     for (let cols = 8; cols <= 64; cols += 8) {
-      this.setPitch(cols, Math.min(MAX_HOST_CELL, Math.floor((width - AXIS) / cols)));
+      const pitch = Math.min(MAX_HOST_CELL, Math.floor((width - AXIS) / cols));
+      this.setPitch(cols, pitch);
       this.planRows();
-      if (this.height <= maxHeight) return;
+      if (this.height <= maxHeight && (!best || pitch >= best.pitch)) best = { cols, pitch };
     }
+    if (best) this.setPitch(best.cols, best.pitch);   // else: the last (smallest) try stands
+    this.planRows();
   }
 
   // Rows of a host grid that are all free, or all one other domain's, carry no news: runs
