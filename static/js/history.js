@@ -2,11 +2,14 @@
 // feeds the intent tracker, which needs the whole history, not only what this tab saw.
 import { getEvents } from "./api.js";
 import { resultText } from "./console.js";
+import { deltaText } from "./deltas.js";
 import { el } from "./dom.js";
 import { describeStep } from "./steps.js";
 
 // fail: an assertion does not hold; error: a hypercall failed that nobody expected to.
 // An error the step's `expect` asked for is a success.
+const MAX_DELTA_LINES = 200;
+
 export function eventOutcome(event) {
   if (event.assertions.some((a) => !a.ok)) return "fail";
   if (event.assertions.length) return "ok";
@@ -45,17 +48,30 @@ export class History {
     this.list.lastElementChild?.scrollIntoView({ block: "nearest" });
   }
 
+  // One line per event; opening it lists the event's deltas with the Xen function of each.
   item(event) {
     const outcome = eventOutcome(event);
     const checks = event.assertions.map((a) =>
       el("span", { class: a.ok ? "pass" : "fail", title: `${a.what}: expected ${JSON.stringify(a.expected)}, got ${JSON.stringify(a.actual)}` },
          a.ok ? "✓" : "✗"));
-    const fns = [...new Set(event.deltas.map((d) => d.fn).filter(Boolean))];
-    return el("li", { class: outcome, "data-testid": "history-item", "data-seq": String(event.seq),
-                      "data-rc": String(event.rc), title: fns.length ? `Xen functions: ${fns.join(", ")}` : "" },
+    const summary = el("summary", {},
       el("span", { class: "seq" }, `#${event.seq}`),
       el("span", { class: "what" }, describeStep(event.step)),
       el("span", { class: "rc" }, resultText(event)),
       ...checks);
+    const details = el("details", {}, summary);
+    details.addEventListener("toggle", () => {
+      if (!details.open || details.querySelector("ol")) return;
+      const lines = event.deltas.slice(0, MAX_DELTA_LINES).map((d) =>
+        el("li", {}, el("code", {}, d.fn || d.kind), " ", deltaText(d)));
+      if (event.deltas.length > MAX_DELTA_LINES) {
+        lines.push(el("li", {}, `… ${event.deltas.length - MAX_DELTA_LINES} more`));
+      }
+      if (event.message) lines.unshift(el("li", { class: "message" }, event.message));
+      details.append(lines.length ? el("ol", { class: "deltas" }, ...lines)
+                                  : el("p", { class: "hint" }, "No state changed."));
+    });
+    return el("li", { class: outcome, "data-testid": "history-item", "data-seq": String(event.seq),
+                      "data-rc": String(event.rc) }, details);
   }
 }

@@ -69,6 +69,10 @@ export class ScriptPanel {
     this.setBusy(true);
     try {
       await this.link.run(count);
+    } catch (err) {
+      const progress = this.root.querySelector("[data-testid=script-progress]");
+      progress.textContent = `The server refused to run the script: ${err.message}`;
+      progress.dataset.kind = "error";
     } finally {
       this.setBusy(false);
     }
@@ -107,10 +111,15 @@ export class ScriptPanel {
     const file = this.currentFile();
     if (file) this.select.value = file;
     for (const radio of this.header.querySelectorAll("input[name=xen]")) radio.disabled = !file;
+    this.header.querySelector("[data-testid=variant]").title = file
+      ? "Switching starts a new session of this scenario under the other Xen"
+      : "This session's scenario is not in the catalogue, so it cannot be restarted under the other Xen";
     this.root.querySelector("[data-testid=scenario-title]").textContent = s.meta.title;
     this.root.querySelector("[data-testid=scenario-description]").textContent = s.meta.description;
     const total = s.script.length;
-    this.root.querySelector("[data-testid=script-progress]").textContent = total
+    const progress = this.root.querySelector("[data-testid=script-progress]");
+    delete progress.dataset.kind;
+    progress.textContent = total
       ? `${Math.min(s.cursor, total)} of ${total} steps run` : "This session has no script: use the console.";
     this.list.replaceChildren(...s.script.map((step, i) => this.item(step, i)));
     const focus = this.list.querySelector(".current") || this.list.lastElementChild;

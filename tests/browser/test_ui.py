@@ -161,6 +161,10 @@ def test_case2_written_l2_is_not_localised(open_page: Any) -> None:
     # the history shows the failed pin with its errno
     last_pin = page.locator("[data-testid=history-item][data-rc='-22']")
     assert last_pin.count() == 1 and "EINVAL" in last_pin.text_content()
+    # opening it lists what Xen did before refusing, function by function
+    last_pin.locator("summary").click()
+    deltas = last_pin.locator(".deltas li")
+    assert deltas.count() > 0 and "MFN" in deltas.first.text_content()
     screenshot(page, "case2")
 
 
