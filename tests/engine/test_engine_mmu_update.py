@@ -80,9 +80,6 @@ def test_l1_entry_to_non_ram_frame_is_eperm(g):
     assert g.entry(3, 100) == 0
 
 
-@pytest.mark.xfail(reason="engine: get_page_from_l1e() returns -EPERM for every non-RAM "
-                          "MFN; Xen returns -EINVAL for INVALID_MFN (PADDR_MASK >> PAGE_SHIFT)",
-                   strict=True)
 def test_l1_entry_to_invalid_mfn_is_einval(g):
     """get_page_from_l1e(): for a frame that is not RAM and no iomem permission, Xen
     returns -EPERM *unless* the MFN is INVALID_MFN (`mfn != (PADDR_MASK >> PAGE_SHIFT)`),
@@ -91,9 +88,6 @@ def test_l1_entry_to_invalid_mfn_is_einval(g):
                             "entry": {"mfn": INVALID_MFN, "flags": RO}}}, "EINVAL")
 
 
-@pytest.mark.xfail(reason="engine: an L1 entry for a ballooned PFN (INVALID_MFN) gets -EPERM; "
-                          "Xen's get_page_from_l1e() returns -EINVAL for INVALID_MFN",
-                   strict=True)
 def test_l1_entry_for_ballooned_pfn_is_einval(g):
     """get_page_from_l1e(): `{pfn: P}` of a ballooned PFN stores INVALID_MFN; Xen
     refuses it with -EINVAL (the INVALID_MFN special case), not -EPERM."""

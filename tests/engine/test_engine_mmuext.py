@@ -321,9 +321,6 @@ def test_new_baseptr_whose_validation_fails_keeps_the_old_root(g):
     assert g.frame(20)["type"] == "none"
 
 
-@pytest.mark.xfail(reason="engine: promote_l1_table() with an INVALID_MFN entry fails -EPERM; "
-                          "Xen's get_page_from_l1e() returns -EINVAL for INVALID_MFN",
-                   strict=True)
 def test_pin_l1_with_an_invalid_mfn_entry_is_einval(g):
     """promote_l1_table() -> get_page_from_l1e(): INVALID_MFN (PADDR_MASK >> PAGE_SHIFT)
     is refused with -EINVAL, other non-RAM frames with -EPERM."""

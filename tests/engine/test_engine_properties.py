@@ -88,8 +88,8 @@ def _any_partial(world) -> bool:
     return any(bool(h.partial.any()) for h in world.hosts.values())
 
 
-def _run(steps: list, xen: str) -> None:
-    s = Session.create(scenario(xen=xen))
+def _run(steps: list, xen: str, layout: str = "linear") -> None:
+    s = Session.create(scenario(layout=layout, xen=xen))
     w = s.world
     for step in steps:
         pre = capture(w)
@@ -109,7 +109,7 @@ def _run(steps: list, xen: str) -> None:
         assert_time_travel(pre, post, ev["deltas"])
         rc = ev["rc"]
         if rc == ERESTART:
-            mfn = int(w.guest.p2m[step["mmuext"]["pfn"]])
+            mfn = w.guest.pfn_to_mfn(step["mmuext"]["pfn"])
             h = w.guest.host
             assert bool(h.partial[mfn]) and int(h.type_count[mfn]) == 1, step
         elif rc != 0 and not partial_before:
@@ -157,6 +157,14 @@ def test_random_trees_keep_every_invariant(steps):
     """Trees over PFNs 4..10 pinned, unpinned, preempted and re-based."""
     _run([{"mmu_update": {"pfn": 3, "index": p, "entry": {"pfn": p, "flags": ["present"]}}}
           for p in range(4, 11)] + steps, "patched")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(steps=st.lists(TREE_STEP, min_size=5, max_size=40))
+def test_random_trees_on_a_bare_guest_keep_every_invariant(steps):
+    """A bare guest (no tables, no base pointer): tables built from scratch."""
+    _run(steps, "unpatched", layout="bare")
 
 
 def _events(steps: list, xen: str) -> tuple[Session, list]:
