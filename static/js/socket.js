@@ -23,6 +23,8 @@ export class SessionLink {
   }
 
   async call(name, payload) {
+    // Socket.IO would buffer the message until a reconnect; a lecturer should know now.
+    if (!this.socket.connected) throw new Error("offline: not sent (reconnecting…)");
     const ack = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(name, payload);
     if (!ack.ok) {
       const err = new Error(ack.error?.message || `${name} refused`);
