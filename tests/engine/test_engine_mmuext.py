@@ -34,6 +34,24 @@ def test_pin_l2_validates_the_tree_below(g):
         ("l1", True, 1, False)
 
 
+def test_pin_l3_and_pin_l4_validate_fresh_tables(g):
+    """promote_l3_table() / promote_l4_table() through get_page_from_l3e/l4e(): a new L4
+    over a new L3 over the kernel's L2; the kernel L2 gains one l2 type reference."""
+    g.make_ro(18, 19)
+    g.ok({"mmu_update": {"pfn": 19, "index": 0, "entry": {"pfn": 2, "flags": UPPER}}})
+    g.ok({"mmu_update": {"pfn": 18, "index": 0, "entry": {"pfn": 19, "flags": UPPER}}})
+    b2 = g.frame(2)
+    g.ok({"mmuext": {"cmd": "pin_l3", "pfn": 19}})
+    assert (g.frame(19)["type"], g.frame(19)["pinned"], g.frame(19)["type_count"]) == \
+        ("l3", True, 1)
+    assert g.frame(2)["type_count"] == b2["type_count"] + 1
+    g.ok({"mmuext": {"cmd": "pin_l4", "pfn": 18}})
+    f18 = g.frame(18)
+    assert (f18["type"], f18["validated"], f18["pinned"], f18["type_count"]) == \
+        ("l4", True, True, 1)
+    assert g.frame(19)["type_count"] == 2
+
+
 @pytest.mark.parametrize("cmd,pfn", [("pin_l3", 1), ("pin_l2", 2), ("pin_l1", 3)])
 def test_pin_of_validated_unpinned_table_only_adds_the_pin(g, cmd, pfn):
     """_get_page_type(): same type, count > 0, validated: the count is incremented, no
