@@ -155,3 +155,22 @@ def test_populate_when_the_host_is_full_is_enomem(make):
     g.ok({"mmu_update": {"pfn": 3, "index": 40, "entry": 0}})  # frees it
     g.ok({"memory": {"cmd": "populate_physmap", "pfn": 40}})
     assert g.w.guest.host.free_frames() == 0
+
+
+def test_ballooned_pinned_table_is_freed_by_its_last_unpin(g):
+    """guest_remove_page() leaves a pinned L2 alive; MMUEXT_UNPIN_TABLE then drops the
+    pin's type ref (de-validating it, which releases the L1 below) and the last general
+    refs, so free_domheap_page() runs: owner free, type none, contents scrubbed."""
+    g.build_l2_over_l1()
+    g.ok({"mmuext": {"cmd": "pin_l2", "pfn": 20}})
+    l2 = g.mfn(20)
+    g.ok({"memory": {"cmd": "decrease_reservation", "pfn": 20}})
+    g.ok({"mmu_update": {"pfn": 3, "index": 20, "entry": 0}})  # the kernel's RO mapping
+    f = g.frame(mfn=l2)
+    assert (f["owner"], f["count"], f["pinned"], f["validated"]) == ("guest", 1, True, True)
+    g.ok({"mmuext": {"cmd": "unpin", "mfn": l2}})
+    f = g.frame(mfn=l2)
+    assert (f["owner"], f["count"], f["type"], f["type_count"]) == ("free", 0, "none", 0)
+    assert l2 not in g.w.guest.host.contents
+    f21 = g.frame(21)
+    assert (f21["type"], f21["type_count"], f21["validated"]) == ("l1", 0, False)
