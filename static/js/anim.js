@@ -88,7 +88,8 @@ export class Animator {
       this.ui.setFlashes([]);
       return;
     }
-    this.ticker.textContent = `${frame.head} — ${frame.fn}: ${frame.text} (${frame.n}/${frame.of})`;
+    const key = frame.batch ? " — big dots: normalised page tables, small dots: raw pages" : "";
+    this.ticker.textContent = `${frame.head} — ${frame.fn}: ${frame.text} (${frame.n}/${frame.of})${key}`;
     const label = frame.kind === "frame" ? `${frame.deltas[0].field}` : "";
     this.ui.setFlashes(frame.cells.map((c, i) => ({ ...c, label: i === 0 ? label : "" })));
     // A batch is the heart of a migration round: give its flight more time.
