@@ -38,7 +38,9 @@ export class SessionLink {
   // after our seq; otherwise (or if the server refuses `since`) load a snapshot.
   async join(sessionId) {
     if (this.sessionId && this.sessionId !== sessionId && this.socket.connected) {
-      this.socket.emit("leave", { session: this.sessionId });
+      // Events carry no session id: once `leave` is acknowledged, none of the old
+      // session's can still arrive (a client's messages are handled in order).
+      await this.call("leave", { session: this.sessionId }).catch(() => {});
     }
     if (this.sessionId !== sessionId) this.pending.clear();
     this.sessionId = sessionId;
@@ -66,6 +68,9 @@ export class SessionLink {
       if (this.joining === joining) {
         this.joining = null;
         this.flush();   // events that arrived while the ack was on its way
+        // The ack brought everything up to its seq and later events follow it in order,
+        // so whatever is still waiting can never be applied.
+        this.pending.clear();
       }
     }
   }
