@@ -34,13 +34,23 @@ const link = new SessionLink(store, setConnection);
 const hypercalls = new Console($("[data-testid=console]"), store, ui, link);
 
 // ---- grids ---------------------------------------------------------------------------------
-function pick(host, mfn, pfn, e) {
+function pick(host, mfn, pfn, e, asGuestPfn) {
   if (e.shiftKey) {
     hypercalls.fillEntryTarget(pfn, mfn);
     return;
   }
-  ui.select(host, mfn);
+  ui.select(host, mfn, asGuestPfn ? pfn : null);
   hypercalls.fillPage(pfn, mfn);
+}
+
+// A PFN picked in the guest view stays selected when the guest moves to other frames
+// (a migration, populate_physmap): the lecturer is following the page, not the frame.
+function followGuestSelection() {
+  const sel = ui.selected;
+  if (!sel || sel.guestPfn === null) return;
+  const f = store.guestFrame(sel.guestPfn);
+  const [host, mfn] = f ? [f.host, f.mfn] : [store.guest.host, null];
+  if (host !== sel.host || mfn !== sel.mfn) ui.select(host, mfn, sel.guestPfn);
 }
 
 const grids = {};
@@ -133,6 +143,7 @@ store.on("load", () => {
   layout();
 });
 store.on("event", (event) => {
+  followGuestSelection();
   body.dataset.seq = String(store.seq);
   $("[data-testid=seq]").textContent = String(store.seq);
   // Migration is about two hosts: show them side by side the first time it happens.

@@ -14,7 +14,7 @@ function columnsFor(n) {
 }
 
 export class FrameGrid {
-  // mode: "guest" or a host name; onPick(host, mfn, pfn, event) on click
+  // mode: "guest" or a host name; onPick(host, mfn, pfn, event, asGuestPfn) on click
   constructor(canvas, store, ui, mode, onPick) {
     Object.assign(this, { canvas, store, ui, mode, onPick });
     this.ctx = canvas.getContext("2d");
@@ -160,7 +160,7 @@ export class FrameGrid {
     const i = this.indexAt(e);
     if (i === null) return;
     const { mfn, pfn } = this.frameAt(i);
-    this.onPick(this.host, mfn, pfn, e);
+    this.onPick(this.host, mfn, pfn, e, this.mode === "guest");
   }
 
   hover(e) {

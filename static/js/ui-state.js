@@ -3,7 +3,7 @@
 
 export class UiState {
   constructor() {
-    this.selected = null;      // {host, mfn}
+    this.selected = null;      // {host, mfn, guestPfn}: guestPfn set when picked as a guest PFN
     this.arrows = [];          // [{host, fromMfn, toMfn, toPfn, stale}]
     this.flashes = new Map();  // "host:mfn" -> label, cells the animation is pointing at
     this.view = "guest";       // guest | source | destination | both
@@ -13,8 +13,8 @@ export class UiState {
   on(fn) { this.listeners.push(fn); }
   changed(what) { for (const fn of this.listeners) fn(what, this); }
 
-  select(host, mfn) {
-    this.selected = host === null ? null : { host, mfn };
+  select(host, mfn, guestPfn = null) {
+    this.selected = host === null ? null : { host, mfn, guestPfn };
     this.arrows = [];
     this.changed("selected");
   }

@@ -231,6 +231,8 @@ def test_two_pages_on_one_session_stay_in_sync(open_page: Any, server: Server) -
     wait_ready(first, seq=22)
     wait_ready(second, seq=22)
     assert page_state(first) == page_state(second) == snapshot_state(server, session)
+    # PFN 20 was picked in the guest view: the selection followed it to the destination
+    expect(second.get_by_test_id("inspector-title")).to_contain_text("on destination — PFN 20")
     screenshot(second, "two-pages")
 
 
