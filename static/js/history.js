@@ -30,7 +30,11 @@ export class History {
     this.list.replaceChildren();
     this.intent.reset();
     const sessionId = this.store.sessionId;
-    if (this.store.seq === 0) return;
+    if (this.store.seq === 0) {
+      this.list.append(el("li", { class: "hint" },
+        "No steps yet: run the scenario (Next step, n) or send a hypercall from the console."));
+      return;
+    }
     const { events } = await getEvents(sessionId, 0);
     if (this.store.sessionId !== sessionId) return;
     this.add(events);
@@ -44,7 +48,7 @@ export class History {
     const all = [...this.events.values()].sort((a, b) => a.seq - b.seq);
     this.intent.reset();
     for (const e of all) this.intent.record(e);
-    this.list.replaceChildren(...all.map((e) => this.item(e)));
+    this.list.replaceChildren(...all.map((e) => this.item(e)));   // (drops the hint too)
     this.list.lastElementChild?.scrollIntoView({ block: "nearest" });
   }
 

@@ -47,6 +47,7 @@ export class MigrationPanel {
     state.dataset.state = m.state;
     const rows = m.rounds.map((r) => el("tr", {}, ...ROUND_COLUMNS.map((c) => el("td", {}, String(r[c] ?? "")))));
     this.root.querySelector("[data-testid=rounds] tbody").replaceChildren(...rows);
+    this.root.querySelector(".rounds-wrap").hidden = !rows.length;
     const extra = [];
     if (m.deferred.size) extra.push(`Deferred during live rounds: PFN ${[...m.deferred].join(", ")}.`);
     if (m.normalised.size) extra.push(`Last sent normalised: PFN ${[...m.normalised].join(", ")}.`);
