@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import pte as ptes
-from .constants import PGT
+from .constants import PGT, ROOT_PAGETABLE_FIRST_XEN_SLOT, ROOT_PAGETABLE_LAST_XEN_SLOT
 from .domain import Domain
 from .host import OWNER_GUEST, Host
+from .mm import xen_l4_slot_entry
 
 UPPER_FLAGS = (ptes.FLAG_BITS["present"] | ptes.FLAG_BITS["rw"] | ptes.FLAG_BITS["user"]
                | ptes.FLAG_BITS["accessed"])
@@ -74,8 +75,10 @@ def build_linear(host: Host, dom: Domain) -> None:
     upper(np.array([l4_pfn]), l3_pfns)
     upper(l3_pfns, l2_pfns)
     upper(l2_pfns, l1_pfns)
-    flags = np.full(pages, RW_FLAGS, np.uint64)
-    flags[:n_pt] = RO_FLAGS  # a PV kernel maps its page tables read-only
+    # A PV kernel maps its page tables read-only; Xen's validation stores every kernel
+    # mapping as adjust_guest_l1e() makes it (_PAGE_USER | _PAGE_GUEST_KERNEL added).
+    flags = np.full(pages, ptes.adjust_guest(1, RW_FLAGS), np.uint64)
+    flags[:n_pt] = ptes.adjust_guest(1, RO_FLAGS)
     l1_entries = (mfns.astype(np.uint64) << np.uint64(12)) | flags
     padded = np.zeros(n_l1 * 512, np.uint64)
     padded[:pages] = l1_entries
@@ -94,6 +97,8 @@ def build_linear(host: Host, dom: Domain) -> None:
         host.type_count[mfns[pfns]] = 1  # the upper-level entry
         host.count[mfns[pfns]] += 1
     l4 = int(mfns[l4_pfn])
+    for i in range(ROOT_PAGETABLE_FIRST_XEN_SLOT, ROOT_PAGETABLE_LAST_XEN_SLOT + 1):
+        host.contents[l4][i] = xen_l4_slot_entry(l4, i)
     host.type[l4] = PGT.l4
     host.validated[l4] = True
     host.pinned[l4] = True

@@ -65,6 +65,7 @@ def mod_l1_entry(mm: MM, table_mfn: int, index: int, new: int) -> int:
     if ptes.present(new):
         if ptes.flags_of(new) & ptes.L1_DISALLOW_MASK:
             return EINVAL  # "Bad L1 flags"
+        new = ptes.adjust_guest(1, new)
         if not ptes.has_changed(old, new, ptes.FASTPATH_FLAG_WHITELIST):
             # Fast path: same frame, same significant flags: no references change.
             h.write_entry(table_mfn, index, new, "mod_l1_entry")
@@ -87,6 +88,7 @@ def mod_lne_entry(mm: MM, table_mfn: int, index: int, new: int, level: int) -> i
     if ptes.present(new):
         if ptes.flags_of(new) & ptes.DISALLOW_MASK[level]:
             return EINVAL  # "Bad L%d flags"
+        new = ptes.adjust_guest(level, new)
         if not ptes.has_changed(old, new, ptes.FASTPATH_FLAG_WHITELIST):
             h.write_entry(table_mfn, index, new, fn)
             return 0

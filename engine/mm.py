@@ -35,6 +35,16 @@ L1 = int(PGT.l1)
 L4 = int(PGT.l4)
 
 
+LINEAR_PT_SLOT = 258  # l4_table_offset(LINEAR_PT_VIRT_START)
+# __PAGE_HYPERVISOR_RW: present, rw, accessed, dirty, nx
+_PAGE_HYPERVISOR_RW = 0x63 | (1 << 63)
+
+
+def xen_l4_slot_entry(l4mfn: int, index: int) -> int:
+    """What init_xen_l4_slots() leaves in a Xen slot, as far as the model shows it."""
+    return ptes.make(l4mfn, _PAGE_HYPERVISOR_RW) if index == LINEAR_PT_SLOT else 0
+
+
 def is_guest_l4_slot(index: int) -> bool:
     """is_guest_l4_slot() for a 64-bit guest: slots 256..271 are Xen's."""
     return not ROOT_PAGETABLE_FIRST_XEN_SLOT <= index <= ROOT_PAGETABLE_LAST_XEN_SLOT
@@ -173,7 +183,14 @@ class MM:
                 for j in range(i - 1, -1, -1):
                     self.put_page_from_l1e(int(entries[j]))
                 return rc
+            self._adjust(mfn, i, 1, e)
         return 0
+
+    def _adjust(self, mfn: int, index: int, level: int, e: int) -> None:
+        """`plNe[i] = adjust_guest_lNe(plNe[i], d)` after an entry is accepted."""
+        adjusted = ptes.adjust_guest(level, e)
+        if adjusted != e:
+            self.h.write_entry(mfn, index, adjusted, f"adjust_guest_l{level}e")
 
     def promote_table(self, mfn: int, level: int, preempt: Preemption) -> int:
         """promote_l2_table() .. promote_l4_table() (alloc_lN_table())."""
@@ -197,12 +214,21 @@ class MM:
                     h.set(mfn, "nr_validated_ptes", i, f"promote_l{level}_table")
                     self.d.old_guest_tables.append(mfn)
                 return rc
+            self._adjust(mfn, i, level, e)
         if level == L4:
-            # init_xen_l4_slots(): Xen fills its own slots (not shown by the model).
-            for i in range(ROOT_PAGETABLE_FIRST_XEN_SLOT, ROOT_PAGETABLE_LAST_XEN_SLOT + 1):
-                if entries[i]:
-                    h.write_entry(mfn, i, 0, "init_xen_l4_slots")
+            self.init_xen_l4_slots(mfn)
         return 0
+
+    def init_xen_l4_slots(self, mfn: int) -> None:
+        """Xen's own mappings in slots 256..271 of a validated L4. The model keeps one:
+        slot 258, LINEAR_PT_VIRT_START, a read-write entry naming the L4 itself, which
+        makes a former L4 unusable as any other level of table. The others name Xen's
+        frames, which the model does not have; they read as empty."""
+        h = self.h
+        for i in range(ROOT_PAGETABLE_FIRST_XEN_SLOT, ROOT_PAGETABLE_LAST_XEN_SLOT + 1):
+            value = xen_l4_slot_entry(mfn, i)
+            if h.entry(mfn, i) != value:
+                h.write_entry(mfn, i, value, "init_xen_l4_slots")
 
     def put_page_type(self, mfn: int) -> None:
         """_put_page_type(): the last type reference of a validated (or partial) page

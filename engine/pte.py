@@ -15,6 +15,11 @@ _PAGE_PSE = 1 << 7  # PAT in an L1 entry
 _PAGE_GLOBAL = 1 << 8
 _PAGE_AVAIL = 0x7 << 9
 _PAGE_NX = 1 << 63
+# Xen's software bits in the PTE's upper flags (xen/include/asm-x86/x86_64/page.h):
+# _PAGE_GUEST_KERNEL (flag bit 12 = PTE bit 52) marks a 64-bit PV kernel mapping,
+# _PAGE_GNTTAB (flag bit 22 = PTE bit 62) a grant mapping.
+_PAGE_GUEST_KERNEL = 1 << 52
+_PAGE_GNTTAB = 1 << 62
 
 FLAG_BITS: dict[str, int] = {
     "present": _PAGE_PRESENT,
@@ -39,7 +44,7 @@ _BASE_ALLOWED = (
 BASE_DISALLOW_MASK = FLAGS_MASK & ~_BASE_ALLOWED
 # L1_DISALLOW_MASK allows _PAGE_GLOBAL (mm.c); cache attributes (PWT/PCD/PAT) stay
 # refused for a domain without I/O permissions (l1_disallow_mask()).
-L1_DISALLOW_MASK = BASE_DISALLOW_MASK & ~_PAGE_GLOBAL
+L1_DISALLOW_MASK = (BASE_DISALLOW_MASK | _PAGE_GNTTAB) & ~_PAGE_GLOBAL
 L2_DISALLOW_MASK = BASE_DISALLOW_MASK
 L3_DISALLOW_MASK = BASE_DISALLOW_MASK  # 64-bit guest: l3_disallow_mask()
 L4_DISALLOW_MASK = BASE_DISALLOW_MASK
@@ -50,6 +55,25 @@ FASTPATH_FLAG_WHITELIST = (
     _PAGE_NX | (0x7FF << 52) | _PAGE_AVAIL | _PAGE_GLOBAL | _PAGE_DIRTY | _PAGE_ACCESSED
     | _PAGE_USER
 )
+
+
+def adjust_guest(level: int, pte: int) -> int:
+    """adjust_guest_l1e() .. adjust_guest_l4e() (xen/arch/x86/pv/mm.h) for a 64-bit PV
+    guest: what Xen stores for a present entry it has accepted. A kernel L1 mapping
+    (no _PAGE_USER: the kernel runs in ring 3) gains _PAGE_USER | _PAGE_GUEST_KERNEL, a
+    user one _PAGE_GLOBAL; L2/L3 entries gain _PAGE_USER; L4 entries _PAGE_ACCESSED |
+    _PAGE_USER."""
+    if not pte & _PAGE_PRESENT:
+        return pte
+    if level == 1:
+        if not pte & _PAGE_USER:
+            pte |= _PAGE_GUEST_KERNEL | _PAGE_USER
+        if not pte & _PAGE_GUEST_KERNEL:
+            pte |= _PAGE_GLOBAL | _PAGE_USER
+        return pte
+    if level == 4:
+        return pte | _PAGE_ACCESSED | _PAGE_USER
+    return pte | _PAGE_USER
 
 
 def make(mfn: int, flags: int) -> int:

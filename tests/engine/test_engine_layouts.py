@@ -9,8 +9,9 @@ import pytest
 @pytest.mark.parametrize("pages", [5, 64, 513, 700])
 def test_linear_layout_matches_the_contract(make, pages):
     """One L4 (PFN 0), L3s, L2s, then ceil(pages/512) L1s; upper entries present+rw+user+
-    accessed; page tables mapped read-only, data pages read-write; L4 pinned and the base
-    pointer; data pages hold one writable type reference."""
+    accessed; page tables mapped read-only, data pages read-write, stored as Xen's
+    validation leaves them (adjust_guest_l1e(): _PAGE_USER | _PAGE_GUEST_KERNEL); L4 pinned
+    and the base pointer; data pages hold one writable type reference."""
     g = make(pages=pages)
     n_l1 = -(-pages // 512)
     types = ["l4", "l3", "l2"] + ["l1"] * n_l1
@@ -23,8 +24,9 @@ def test_linear_layout_matches_the_contract(make, pages):
     for pfn in range(pages):
         l1_pfn, index = 3 + pfn // 512, pfn % 512
         e = g.entry(l1_pfn, index)
-        assert e >> 12 == g.mfn(pfn)
-        assert e & 0xfff == (1 if pfn < n_pt else 3), f"pfn {pfn}"
+        assert (e >> 12) & ((1 << 40) - 1) == g.mfn(pfn)
+        assert e & 0xfff == (0x5 if pfn < n_pt else 0x7), f"pfn {pfn}"
+        assert e >> 52 == 1, f"pfn {pfn}: _PAGE_GUEST_KERNEL"
     for pfn in range(n_pt, pages):
         f = g.frame(pfn)
         assert (f["type"], f["type_count"], f["count"]) == ("writable", 1, 2)

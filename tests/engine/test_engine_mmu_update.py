@@ -313,9 +313,6 @@ def test_update_of_partially_validated_table_is_einval(g):
 # -- what Xen stores ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="engine: stores the guest's L1 value as given; Xen's mod_l1_entry() "
-                          "stores adjust_guest_l1e(nl1e), which adds _PAGE_USER (and "
-                          "_PAGE_GUEST_KERNEL) to a 64-bit PV kernel mapping", strict=True)
 def test_l1_entry_is_stored_as_adjust_guest_l1e_makes_it(g):
     """mod_l1_entry(): `nl1e = adjust_guest_l1e(nl1e, pt_dom)` before UPDATE_ENTRY(); for a
     64-bit PV guest a present entry without _PAGE_USER gets _PAGE_USER |
@@ -324,9 +321,6 @@ def test_l1_entry_is_stored_as_adjust_guest_l1e_makes_it(g):
     g.check(entry={"pfn": 3, "index": 100}, flags=["present", "rw", "user"])
 
 
-@pytest.mark.xfail(reason="engine: stores the guest's L4 value as given; Xen's mod_l4_entry() "
-                          "stores adjust_guest_l4e(nl4e), which adds _PAGE_ACCESSED | "
-                          "_PAGE_USER for a 64-bit PV guest", strict=True)
 def test_l4_entry_is_stored_as_adjust_guest_l4e_makes_it(g):
     """mod_l4_entry(): `nl4e = adjust_guest_l4e(nl4e, d)`: _PAGE_ACCESSED is set
     unconditionally and _PAGE_USER for a 64-bit guest."""
@@ -343,8 +337,11 @@ def test_l1_cache_attribute_bits_are_einval(g, bits):
 
 def test_avail_and_high_software_bits_are_allowed(g):
     """base_disallow_mask leaves _PAGE_AVAIL (bits 9..11) and _PAGE_AVAIL_HIGH (52..62)
-    to the guest, at every level."""
+    to the guest, at every level; an L1 entry also refuses bit 62, _PAGE_GNTTAB
+    (L1_DISALLOW_MASK)."""
     g.ok({"mmu_update": {"pfn": 3, "index": 100,
-                         "entry": (g.mfn(40) << 12) | 0x1 | (0x7 << 9) | (0x7FF << 52)}})
+                         "entry": (g.mfn(40) << 12) | 0x1 | (0x7 << 9) | (0x3FF << 52)}})
+    g.fails({"mmu_update": {"pfn": 3, "index": 101,
+                            "entry": (g.mfn(40) << 12) | 0x1 | (1 << 62)}}, "EINVAL")
     g.ok({"mmu_update": {"pfn": 2, "index": 0,
                          "entry": (g.mfn(3) << 12) | 0x27 | (0x7 << 9)}})

@@ -418,11 +418,6 @@ def test_l3_entry_to_a_partial_l2_completes_its_validation(g):
     assert (g.frame(22)["type"], g.frame(22)["validated"]) == ("l1", True)
 
 
-@pytest.mark.xfail(reason="engine: promote_l4_table() zeroes slots 256..271 instead of "
-                          "init_xen_l4_slots() filling them, so a de-validated former L4 "
-                          "validates as an L3; in Xen its slot 258 (RW self-mapping) and "
-                          "Xen-owned slots make promote_l3_table() fail with -EINVAL",
-                   strict=True)
 def test_devalidated_former_l4_cannot_be_pinned_as_l3(g):
     """init_xen_l4_slots() (called by promote_l4_table() on success) writes Xen's
     entries into slots 256..271, e.g. slot 258 = l4e_from_mfn(l4mfn, __PAGE_HYPERVISOR_RW);
