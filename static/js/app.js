@@ -155,12 +155,21 @@ store.on("event", (event) => {
   }
 });
 
+function showFailure(what, err) {
+  body.dataset.state = "error";
+  $("[data-testid=scenario-title]").textContent = `${what}: ${err.message}`;
+}
+
 async function openSession(id) {
   body.dataset.state = "loading";
   const url = new URL(window.location.href);
   url.searchParams.set("session", id);
   window.history.replaceState(null, "", url);
-  await link.join(id);
+  try {
+    await link.join(id);
+  } catch (err) {
+    showFailure("Could not open the session", err);
+  }
 }
 
 installShortcuts({
@@ -217,8 +226,4 @@ async function boot() {
   await openSession(id);
 }
 
-boot().catch((err) => {
-  body.dataset.state = "error";
-  setConnection("error", err);
-  $("[data-testid=scenario-title]").textContent = `Could not open the session: ${err.message}`;
-});
+boot().catch((err) => showFailure("Could not start", err));

@@ -55,8 +55,20 @@ export class ScriptPanel {
   }
 
   async start(name, xen) {
-    const created = await createSession({ scenario_file: name, ...(xen ? { xen } : {}) });
+    let created;
+    try {
+      created = await createSession({ scenario_file: name, ...(xen ? { xen } : {}) });
+    } catch (err) {
+      this.showError(`Could not start ${name}: ${err.message}`);
+      return;
+    }
     await this.openSession(created.id);
+  }
+
+  showError(text) {
+    const progress = this.root.querySelector("[data-testid=script-progress]");
+    progress.textContent = text;
+    progress.dataset.kind = "error";
   }
 
   async switchVariant(xen) {
@@ -70,9 +82,7 @@ export class ScriptPanel {
     try {
       await this.link.run(count);
     } catch (err) {
-      const progress = this.root.querySelector("[data-testid=script-progress]");
-      progress.textContent = `The server refused to run the script: ${err.message}`;
-      progress.dataset.kind = "error";
+      this.showError(`The server refused to run the script: ${err.message}`);
     } finally {
       this.setBusy(false);
     }

@@ -14,8 +14,11 @@ export class SessionLink {
     this.socket = window.io({ transports: ["websocket", "polling"] });
     this.socket.on("connect", () => {
       this.onStatus("connected");
-      // After a reconnect the rooms are gone: join again, catching up from our seq.
-      if (this.sessionId) this.join(this.sessionId).catch((e) => this.onStatus("error", e));
+      // After a reconnect the rooms are gone: join again, catching up from our seq. (A
+      // first join still waiting for the connection goes ahead by itself.)
+      if (this.sessionId && this.store.sessionId === this.sessionId) {
+        this.join(this.sessionId).catch((e) => this.onStatus("error", e));
+      }
     });
     this.socket.on("disconnect", () => this.onStatus("disconnected"));
     this.socket.on("connect_error", () => this.onStatus("disconnected"));
@@ -44,7 +47,11 @@ export class SessionLink {
     }
     if (this.sessionId !== sessionId) this.pending.clear();
     this.sessionId = sessionId;
-    if (!this.socket.connected) return null;   // the connect handler joins when it can
+    if (!this.socket.connected) {
+      if (this.store.sessionId === sessionId) return null;   // the connect handler catches up
+      await new Promise((resolve) => this.socket.once("connect", resolve));
+      if (this.sessionId !== sessionId) return null;         // superseded meanwhile
+    }
     const catchUp = this.store.sessionId === sessionId && this.store.seq > 0;
     const joining = (async () => {
       let ack;

@@ -300,3 +300,18 @@ def test_deltas_rebuild_the_servers_state(open_page: Any, server: Server, name: 
     page = open_page(session)
     run_to_end(page)
     assert page_state(page) == snapshot_state(server, session)
+
+
+def test_an_unknown_session_is_reported(browser: Any, server: Server) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(server.base + "/?session=no-such-session")
+        page.wait_for_selector("body[data-state=error]")
+        assert "Could not open the session" in page.get_by_test_id("scenario-title").text_content()
+        # the menu still works: load a scenario and carry on
+        page.get_by_test_id("scenario-select").select_option(CASE1)
+        page.get_by_test_id("scenario-load").click()
+        wait_ready(page, seq=0)
+    finally:
+        context.close()
