@@ -7,6 +7,7 @@ const MAX_CELL = 64;
 const AXIS = 52;   // left margin for row numbers
 const MAX_HOST_CELL = 44;
 const BAND = 24;   // height of a folded run of rows
+const MAX_ROWS = 256;   // rows drawn at most: 16384 cells at 64 columns keeps a redraw fast
 
 function columnsFor(n) {
   const c = Math.ceil(Math.sqrt(n) / 8) * 8;   // multiples of 8 are easy to count along
@@ -54,7 +55,8 @@ export class FrameGrid {
     const n = this.count();
     if (this.mode === "guest") {
       const cols = columnsFor(n);
-      this.setPitch(cols, Math.floor(Math.min((width - AXIS) / cols, maxHeight / Math.ceil(n / cols))));
+      const rows = Math.min(MAX_ROWS, Math.ceil(n / cols));
+      this.setPitch(cols, Math.floor(Math.min((width - AXIS) / cols, maxHeight / rows)));
       this.planRows();
       return;
     }
@@ -95,7 +97,15 @@ export class FrameGrid {
     this.rowY = new Array(rows).fill(null);
     this.bands = [];
     let y = 1;
+    let drawn = 0;
     for (let r = 0; r < rows;) {
+      if (drawn >= MAX_ROWS) {   // a huge guest or host: draw the start, say what is left out
+        const unit = this.mode === "guest" ? "PFN" : "MFN";
+        this.bands.push({ y, text: `${unit} ${r * this.cols}–${n - 1} not drawn`,
+                          more: " (too many to show; select frames through the console)" });
+        y += BAND;
+        break;
+      }
       const cls = classOf(r);
       let end = r + 1;
       while (cls !== null && end < rows && classOf(end) === cls) end += 1;
@@ -105,7 +115,7 @@ export class FrameGrid {
                           more: ` (${last - r * this.cols + 1} frames)` });
         y += BAND;
       } else {
-        for (; r < end; r += 1) { this.rowY[r] = y; y += this.pitch; }
+        for (; r < end; r += 1) { this.rowY[r] = y; y += this.pitch; drawn += 1; }
         continue;
       }
       r = end;
@@ -187,12 +197,14 @@ export class FrameGrid {
     const { ctx } = this;
     ctx.clearRect(0, 0, this.width, this.height);
     const n = this.count();
-    for (let i = 0; i < n; i += 1) {
-      const rect = this.cellRect(i);
-      if (!rect) continue;
-      const { frame, mfn } = this.frameAt(i);
-      drawCell(ctx, rect.x, rect.y, rect.size, frame, this.mode === "guest" ? i : mfn);
-    }
+    this.rowY.forEach((top, r) => {
+      if (top === null) return;
+      for (let i = r * this.cols; i < Math.min(n, (r + 1) * this.cols); i += 1) {
+        const rect = this.cellRect(i);
+        const { frame, mfn } = this.frameAt(i);
+        drawCell(ctx, rect.x, rect.y, rect.size, frame, this.mode === "guest" ? i : mfn);
+      }
+    });
     this.drawAxis();
     for (const band of this.bands) this.drawBand(band);
     for (const [key, label] of this.ui.flashes) {

@@ -4,6 +4,14 @@ import { el } from "./dom.js";
 const ROUND_COLUMNS = ["round", "phase", "sent", "normalised", "xtab", "deferred", "populated",
                        "localised", "pinned"];
 
+const MAX_LISTED = 24;
+
+function pfnList(pfns) {
+  const list = [...pfns];
+  const shown = list.slice(0, MAX_LISTED).join(", ");
+  return list.length > MAX_LISTED ? `${shown} … and ${list.length - MAX_LISTED} more` : shown;
+}
+
 export function stateText(store) {
   const m = store.migration;
   const where = `Guest runs on the ${store.guest.host} host${store.guestPaused ? " (paused)" : ""}.`;
@@ -49,8 +57,8 @@ export class MigrationPanel {
     this.root.querySelector("[data-testid=rounds] tbody").replaceChildren(...rows);
     this.root.querySelector(".rounds-wrap").hidden = !rows.length;
     const extra = [];
-    if (m.deferred.size) extra.push(`Deferred during live rounds: PFN ${[...m.deferred].join(", ")}.`);
-    if (m.normalised.size) extra.push(`Last sent normalised: PFN ${[...m.normalised].join(", ")}.`);
+    if (m.deferred.size) extra.push(`Deferred during live rounds: PFN ${pfnList(m.deferred)}.`);
+    if (m.normalised.size) extra.push(`Last sent normalised: PFN ${pfnList(m.normalised)}.`);
     this.root.querySelector("[data-testid=last-batch]").textContent =
       [batchText(m.lastBatch), ...extra].filter(Boolean).join(" ");
     // A new migration can only begin when none is under way.
