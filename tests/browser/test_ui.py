@@ -315,3 +315,19 @@ def test_an_unknown_session_is_reported(browser: Any, server: Server) -> None:
         wait_ready(page, seq=0)
     finally:
         context.close()
+
+
+def test_a_large_guest_stays_usable(open_page: Any, server: Server) -> None:
+    scenario = {"name": "large", "guest": {"pages": 40000, "layout": "linear"},
+                "hosts": {"source": {"frames": 65536}, "destination": {"frames": 65536}},
+                "steps": [{"migrate": "all"}]}
+    session = server.api("POST", "/api/sessions", {"scenario": scenario})["id"]
+    page = open_page(session)
+    assert page.get_by_test_id("grid-guest").get_attribute("data-cells") == "40000"
+    # only the first rows are drawn, so a redraw stays quick
+    took = page.evaluate("""() => { const t = performance.now();
+        window.pvframes.ui.setView('both'); return performance.now() - t; }""")
+    assert took < 2000, took
+    page.get_by_test_id("script-all").click()
+    wait_ready(page, seq=1)
+    assert page_state(page) == snapshot_state(server, session)
