@@ -32,7 +32,11 @@ export function explainFrame(d) {
   } else if (d.type === "writable") {
     parts.push(`Writable page: ${d.type_count} writable mapping(s) hold its type.`);
   } else {
-    parts.push(`${name}.`);
+    parts.push(`${name[0].toUpperCase()}${name.slice(1)}.`);
+  }
+  if (!PAGE_TABLE_TYPES.has(d.type) && d.entries && d.entries.length) {
+    parts.push("Its contents still look like page-table entries, but as it is not a page " +
+               "table nothing checks or references the frames they name.");
   }
   if (d.pinned) parts.push("Pinned by the guest.");
   if (d.pfinfo) parts.push(`The migration tool stack sees ${d.pfinfo}.`);
