@@ -52,9 +52,10 @@ def is_guest_l4_slot(index: int) -> bool:
 
 class Preemption:
     """hypercall_preempt_check() made explicit: a pin with `preempt_after: N` stops after
-    N slots of the table being pinned (Xen's nr_validated_ptes counts slots). Nested
-    validations of lower-level tables run to completion (a simplification: Xen can also
-    preempt those, leaving PGT_partial on a lower level)."""
+    N slots of the table being pinned (Xen's nr_validated_ptes counts slots). Only
+    promote_l2_table() .. promote_l4_table() consult it: promote_l1_table() is not
+    preemptible. Nested validations of lower-level tables run to completion (a
+    simplification: Xen can also preempt those, leaving PGT_partial on a lower level)."""
 
     def __init__(self, mfn: int | None = None, after: int | None = None) -> None:
         self.mfn = mfn

@@ -75,9 +75,9 @@ class Mmuext(PageRef):
 
     @model_validator(mode="after")
     def _preempt_only_for_upper_pins(self) -> Mmuext:
-        if self.preempt_after is not None and self.cmd not in ("pin_l2", "pin_l3", "pin_l4"):
-            raise ValueError("preempt_after applies to pin_l2..pin_l4 only "
-                             "(promote_l1_table() is not preemptible)")
+        # Accepted on every pin; pin_l1 ignores it: promote_l1_table() is not preemptible.
+        if self.preempt_after is not None and not self.cmd.startswith("pin_"):
+            raise ValueError("preempt_after goes with pin_l1..pin_l4 only")
         return self
 
 
@@ -178,8 +178,12 @@ class Step(Model):
     @model_validator(mode="before")
     @classmethod
     def _migrate_shorthand(cls, data: Any) -> Any:
+        """`migrate: all` is `{phase: all}`; `rounds: N` may also stand beside it."""
         if isinstance(data, dict) and isinstance(data.get("migrate"), str):
             data = {**data, "migrate": {"phase": data["migrate"]}}
+        if isinstance(data, dict) and "rounds" in data and isinstance(data.get("migrate"), dict):
+            data = dict(data)
+            data["migrate"] = {**data["migrate"], "rounds": data.pop("rounds")}
         return data
 
     @model_validator(mode="after")
@@ -222,7 +226,7 @@ def check_expect(step: Step, where: str) -> None:
     if expect in ("ok", "error"):
         return
     if isinstance(expect, dict) and set(expect) == {"rc"}:
-        if str(expect["rc"]).lstrip("-") in ERRNO_NAMES:
+        if str(expect["rc"]).lstrip("-") in ERRNO_NAMES or isinstance(expect["rc"], int):
             return
         raise InvalidInput(f"{where}.expect.rc", f"unknown errno {expect['rc']!r}; one of "
                            f"-{', -'.join(ERRNO_NAMES)}")

@@ -173,7 +173,9 @@ def expect_assertion(step: Step, rc: int, result: str) -> dict[str, Any]:
         return {"what": "rc", "expected": "error", "actual": actual, "ok": rc != 0}
     if expect == "ok":
         return {"what": "rc", "expected": "ok", "actual": actual, "ok": rc == 0}
-    want = "-" + str(expect["rc"]).lstrip("-")
+    rc_want = expect["rc"]
+    want = (f"-{errno_name(-abs(rc_want))}" if isinstance(rc_want, int)
+            else "-" + str(rc_want).lstrip("-"))
     return {"what": "rc", "expected": want, "actual": actual, "ok": want == actual}
 
 

@@ -21,7 +21,7 @@ INVALID_STEPS = {
     "unknown-field": {"mmu_update": {"pfn": 3, "index": 1, "entry": 0, "count": 2}},
     "unknown-cmd": {"mmuext": {"cmd": "pin_l5", "pfn": 1}},
     "pin-pfn-beyond-guest": {"mmuext": {"cmd": "pin_l2", "pfn": 64}},
-    "preempt-on-pin-l1": {"mmuext": {"cmd": "pin_l1", "pfn": 3, "preempt_after": 1}},
+    "preempt-on-unpin": {"mmuext": {"cmd": "unpin", "pfn": 0, "preempt_after": 1}},
     "preempt-on-unpin": {"mmuext": {"cmd": "unpin", "pfn": 0, "preempt_after": 1}},
     "preempt-zero": {"mmuext": {"cmd": "pin_l2", "pfn": 2, "preempt_after": 0}},
     "write-beyond-guest": {"write": {"pfn": 64}},

@@ -429,3 +429,14 @@ def test_devalidated_former_l4_cannot_be_pinned_as_l3(g):
     g.ok({"mmuext": {"cmd": "unpin", "pfn": 20}})
     assert (g.frame(20)["type"], g.frame(20)["validated"]) == ("l4", False)
     g.fails({"mmuext": {"cmd": "pin_l3", "pfn": 20}}, "EINVAL")
+
+
+def test_preempt_after_on_pin_l1_is_ignored(g):
+    """promote_l1_table() has no preemption point: a pin_l1 with preempt_after runs to
+    completion (rc 0, validated, not partial)."""
+    g.make_ro(21)
+    g.ok({"mmu_update": {"pfn": 21, "index": 0, "entry": {"pfn": 30, "flags": ["present"]}}})
+    g.ok({"mmu_update": {"pfn": 21, "index": 1, "entry": {"pfn": 31, "flags": ["present"]}}})
+    g.ok({"mmuext": {"cmd": "pin_l1", "pfn": 21, "preempt_after": 1}})
+    f = g.frame(21)
+    assert (f["type"], f["validated"], f["partial"], f["pinned"]) == ("l1", True, False, True)

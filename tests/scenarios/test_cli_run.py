@@ -89,3 +89,12 @@ def test_console_script_runs() -> None:
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert "1 passed" in proc.stdout
+
+
+def test_rounds_beside_migrate_and_numeric_rc(tmp_path: Path) -> None:
+    """`rounds: N` may stand beside `migrate: all`; `expect: {rc: -22}` is -EINVAL."""
+    doc = {"name": "t", "steps": [
+        {"mmuext": {"cmd": "unpin", "pfn": 9}, "expect": {"rc": -22}},
+        {"migrate": "all", "rounds": 3, "expect": "ok"}]}
+    code, out = run(write(tmp_path, doc), "--json")
+    assert code == 0, out
