@@ -22,7 +22,6 @@ INVALID_STEPS = {
     "unknown-cmd": {"mmuext": {"cmd": "pin_l5", "pfn": 1}},
     "pin-pfn-beyond-guest": {"mmuext": {"cmd": "pin_l2", "pfn": 64}},
     "preempt-on-unpin": {"mmuext": {"cmd": "unpin", "pfn": 0, "preempt_after": 1}},
-    "preempt-on-unpin": {"mmuext": {"cmd": "unpin", "pfn": 0, "preempt_after": 1}},
     "preempt-zero": {"mmuext": {"cmd": "pin_l2", "pfn": 2, "preempt_after": 0}},
     "write-beyond-guest": {"write": {"pfn": 64}},
     "unknown-memory-cmd": {"memory": {"cmd": "exchange", "pfn": 5}},
