@@ -102,12 +102,8 @@ function draw() {
 // Centre of the cell showing frame `mfn` of `host` in the visible grids, in client pixels.
 function locate(host, mfn) {
   for (const mode of visibleGrids()) {
-    const grid = grids[mode];
-    const i = grid.indexOf(host, mfn);
-    const r = i === null ? null : grid.cellRect(i);
-    if (!r) continue;
-    const box = grid.canvas.getBoundingClientRect();
-    return { x: box.left + r.x + r.size / 2, y: box.top + r.y + r.size / 2 };
+    const centre = grids[mode].clientCentre(grids[mode].indexOf(host, mfn));
+    if (centre) return centre;
   }
   return null;
 }
@@ -206,13 +202,7 @@ window.pvframes = {
     return out;
   },
   // Centre of a cell of grid `mode` in client pixels (for clicking it).
-  cellCentre(mode, index) {
-    const grid = grids[mode];
-    const r = grid.cellRect(index);
-    if (!r) return null;
-    const box = grid.canvas.getBoundingClientRect();
-    return { x: box.left + r.x + r.size / 2, y: box.top + r.y + r.size / 2 };
-  },
+  cellCentre: (mode, index) => grids[mode].clientCentre(index),
 };
 
 async function boot() {

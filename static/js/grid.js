@@ -131,6 +131,14 @@ export class FrameGrid {
     return { x: AXIS + (i % this.cols) * this.pitch, y, size: this.cell };
   }
 
+  // Centre of cell `i` in client (viewport) pixels, or null when it is not drawn.
+  clientCentre(i) {
+    const r = i === null ? null : this.cellRect(i);
+    if (!r) return null;
+    const box = this.canvas.getBoundingClientRect();
+    return { x: box.left + r.x + r.size / 2, y: box.top + r.y + r.size / 2 };
+  }
+
   resize() {
     const dpr = window.devicePixelRatio || 1;
     const w = Math.round(this.width * dpr);
