@@ -136,5 +136,7 @@ def screenshot(page: Any, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.evaluate("window.pvframes && document.querySelector('[data-testid=anim-skip]').click()")
+    # from the top: a full-page capture of a scrolled page draws the sticky bar mid-page
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=True)
     return path

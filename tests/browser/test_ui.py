@@ -331,3 +331,25 @@ def test_a_large_guest_stays_usable(open_page: Any, server: Server) -> None:
     page.get_by_test_id("script-all").click()
     wait_ready(page, seq=1)
     assert page_state(page) == snapshot_state(server, session)
+
+
+def test_pin_and_unpin_the_selected_frame_from_the_keyboard(open_page: Any,
+                                                            server: Server) -> None:
+    session = server.new_session(CASE1)
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 6})   # L2 and L1 filled
+    page = open_page(session)
+    click_guest_pfn(page, 20)
+    page.get_by_test_id("console-tab-mmuext").click()
+    page.get_by_test_id("mmuext-cmd").select_option("pin_l2")
+    page.locator("body").press("p")   # a writable page: pinned at the form's level
+    wait_ready(page, seq=7)
+    l2 = guest_frame(page, 20)
+    assert (l2["type"], l2["pinned"], l2["validated"]) == ("l2", True, True)
+    assert guest_frame(page, 21)["type"] == "l1"   # validation took the L1 along
+    expect(page.get_by_test_id("inspector-pinned")).to_have_text("yes")
+    page.locator("body").press("u")
+    wait_ready(page, seq=8)
+    l2 = guest_frame(page, 20)
+    assert (l2["type"], l2["pinned"], l2["validated"]) == ("l2", False, False)
+    expect(page.get_by_test_id("inspector-explain")).to_contain_text("DE-VALIDATED")
+    screenshot(page, "devalidated")
