@@ -1,7 +1,8 @@
 // Animation of each event's deltas, after the store has applied them: consecutive deltas
-// of the same Xen function form one frame, whose cells are ringed on the grid while the
-// ticker says what changed. Migration batches fly from source cells to destination cells.
-// The grid always shows the true state; the animation only points at what changed.
+// of the same Xen function form one frame. The grid (through display.js) shows the state
+// as of the last frame played, rings the cells the current frame changes, and the ticker
+// says what changed; migration batches fly from source cells to destination cells.
+// Skipping (or clicking the grid) shows the true state at once.
 import { deltaText } from "./deltas.js";
 import { describeStep } from "./steps.js";
 
@@ -47,9 +48,9 @@ export function framesOf(event, store) {
 }
 
 export class Animator {
-  // locate(host, mfn) -> {x, y} centre in page coordinates, or null
-  constructor(controls, overlay, store, ui, locate) {
-    Object.assign(this, { controls, overlay, store, ui, locate });
+  // display: DisplayState the grid draws; locate(host, mfn) -> {x, y} client centre or null
+  constructor(controls, overlay, store, display, ui, locate) {
+    Object.assign(this, { controls, overlay, store, display, ui, locate });
     this.queue = [];
     this.timer = null;
     this.speed = controls.querySelector("[data-testid=anim-speed]");
@@ -63,6 +64,8 @@ export class Animator {
   }
 
   get fps() { return SPEEDS[Number(this.speed.value)]; }
+
+  get busy() { return this.timer !== null || this.queue.length > 0; }
 
   showSpeed() {
     this.speedText.textContent = this.fps ? `${this.fps} steps/s` : "off";
@@ -78,11 +81,16 @@ export class Animator {
     frames.forEach((f, i) => this.queue.push({ ...f, head, n: i + 1, of: frames.length }));
     // Running a whole scenario must not leave the animation minutes behind: keep the tail.
     if (this.queue.length > MAX_BACKLOG) this.queue.splice(0, this.queue.length - MAX_BACKLOG);
+    this.holdBack();
     if (!this.timer) this.next();
   }
 
+  // The grid shows everything but the deltas still queued.
+  holdBack() { this.display.holdBack(this.queue.flatMap((f) => f.deltas)); }
+
   next() {
     const frame = this.queue.shift();
+    this.holdBack();
     if (!frame) {
       this.timer = null;
       this.ui.setFlashes([]);
@@ -105,6 +113,7 @@ export class Animator {
     clearTimeout(this.timer);
     this.timer = null;
     this.queue = [];
+    this.holdBack();
     this.ui.setFlashes([]);
     this.clearOverlay();
   }

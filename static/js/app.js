@@ -3,6 +3,7 @@
 // (body data-state="ready", data-seq) once a snapshot is applied, for tests and tools.
 import { Animator } from "./anim.js";
 import { createSession, exportUrl } from "./api.js";
+import { DisplayState } from "./display.js";
 import { Console } from "./console.js";
 import { FrameGrid } from "./grid.js";
 import { History } from "./history.js";
@@ -20,6 +21,7 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const body = document.body;
 
 const store = new Store();
+const display = new DisplayState(store);
 const ui = new UiState();
 const intent = new IntentTracker();
 
@@ -35,6 +37,14 @@ const hypercalls = new Console($("[data-testid=console]"), store, ui, link);
 
 // ---- grids ---------------------------------------------------------------------------------
 function pick(host, mfn, pfn, e, asGuestPfn) {
+  // To inspect is to want the state as it is now: finish the animation first. (The
+  // clicked cell is re-read from the true state, since it may have changed meanwhile.)
+  if (animator.busy) {
+    animator.skip();
+    const grid = grids[asGuestPfn ? "guest" : host];
+    const now = asGuestPfn ? store.guestFrame(pfn) : store.frame(host, mfn);
+    [host, mfn, pfn] = asGuestPfn ? [grid.host, now ? now.mfn : null, pfn] : [host, mfn, now.pfn];
+  }
   if (e.shiftKey) {
     hypercalls.fillEntryTarget(pfn, mfn);
     return;
@@ -55,7 +65,7 @@ function followGuestSelection() {
 
 const grids = {};
 for (const mode of ["guest", "source", "destination"]) {
-  grids[mode] = new FrameGrid($(`[data-testid=grid-${mode}]`), store, ui, mode, pick);
+  grids[mode] = new FrameGrid($(`[data-testid=grid-${mode}]`), store, display, ui, mode, pick);
 }
 
 function visibleGrids() {
@@ -63,18 +73,20 @@ function visibleGrids() {
            both: ["source", "destination"] }[ui.view];
 }
 
+// Captions follow the grids, i.e. the state the animation has reached.
 function captions() {
-  const g = store.guest;
+  const { pages } = store.guest;
+  const guestHost = display.guestHost;
   $("figure[data-grid=guest] figcaption").textContent =
-    `Guest PFNs 0–${g.pages - 1}, each shown by its frame on the ${g.host} host`;
+    `Guest PFNs 0–${pages - 1}, each shown by its frame on the ${guestHost} host`;
   for (const host of ["source", "destination"]) {
     const h = store.hosts[host];
-    const here = g.host === host ? " · guest here" : "";
+    const here = guestHost === host ? " · guest here" : "";
     $(`figure[data-grid=${host}] figcaption`).textContent =
       `${host[0].toUpperCase()}${host.slice(1)} host, MFN 0–${h.frames - 1}${here}${h.log_dirty ? " · log-dirty" : ""}`;
   }
   $("[data-testid=guest-where]").textContent =
-    `Guest on ${g.host}${store.guestPaused ? " (paused)" : ""} · Xen ${store.meta.xen}`;
+    `Guest on ${guestHost}${store.guestPaused ? " (paused)" : ""} · Xen ${store.meta.xen}`;
 }
 
 function layout() {
@@ -123,7 +135,8 @@ new History($("[data-testid=history]"), store, intent, (events) => {
   inspector.refresh();   // intents are known now: stale marks may change
 });
 new MigrationPanel($("[data-testid=migration]"), store, (step) => hypercalls.send(step));
-const animator = new Animator($("[data-testid=anim]"), $("[data-testid=flow-overlay]"), store, ui, locate);
+const animator = new Animator($("[data-testid=anim]"), $("[data-testid=flow-overlay]"), store,
+  display, ui, locate);
 renderLegend($("[data-testid=legend]"));
 
 let showedBothHosts = false;

@@ -15,9 +15,10 @@ function columnsFor(n) {
 }
 
 export class FrameGrid {
-  // mode: "guest" or a host name; onPick(host, mfn, pfn, event, asGuestPfn) on click
-  constructor(canvas, store, ui, mode, onPick) {
-    Object.assign(this, { canvas, store, ui, mode, onPick });
+  // mode: "guest" or a host name; onPick(host, mfn, pfn, event, asGuestPfn) on click.
+  // `view` (display.js) is the state to draw: the store's, less what is still to animate.
+  constructor(canvas, store, view, ui, mode, onPick) {
+    Object.assign(this, { canvas, store, view, ui, mode, onPick });
     this.ctx = canvas.getContext("2d");
     this.cell = 16;
     this.gap = 1;
@@ -26,7 +27,7 @@ export class FrameGrid {
     canvas.addEventListener("mousemove", (e) => this.hover(e));
   }
 
-  get host() { return this.mode === "guest" ? this.store.guest.host : this.mode; }
+  get host() { return this.mode === "guest" ? this.view.guestHost : this.mode; }
 
   count() {
     return this.mode === "guest" ? this.store.guest.pages : this.store.hosts[this.mode].frames;
@@ -86,13 +87,12 @@ export class FrameGrid {
     for (const a of this.ui.arrows) { mark(a.host, a.fromMfn); mark(a.host, a.toMfn); }
     const classOf = (r) => {
       if (this.mode === "guest" || keep.has(r)) return null;
-      const h = this.store.hosts[this.mode];
-      const first = h.owner[r * this.cols];
-      if (first === h.owners.indexOf("guest")) return null;
+      const first = this.view.ownerName(this.mode, r * this.cols);
+      if (first === "guest") return null;
       for (let i = r * this.cols; i < Math.min(n, (r + 1) * this.cols); i += 1) {
-        if (h.owner[i] !== first) return null;
+        if (this.view.ownerName(this.mode, i) !== first) return null;
       }
-      return h.owners[first];
+      return first;
     };
     this.rowY = new Array(rows).fill(null);
     this.bands = [];
@@ -166,11 +166,11 @@ export class FrameGrid {
   // The frame behind cell i, and the (mfn, pfn) it stands for.
   frameAt(i) {
     if (this.mode === "guest") {
-      const f = this.store.guestFrame(i);
+      const f = this.view.guestFrame(i);
       return f ? { frame: f, mfn: f.mfn, pfn: i }
                : { frame: { owner: "free" }, mfn: null, pfn: i };   // ballooned out
     }
-    const f = this.store.frame(this.mode, i);
+    const f = this.view.frame(this.mode, i);
     return { frame: f, mfn: i, pfn: f.pfn };
   }
 
@@ -194,7 +194,7 @@ export class FrameGrid {
   indexOf(host, mfn) {
     if (host !== this.host || mfn === null || mfn === undefined) return null;
     if (this.mode !== "guest") return mfn;
-    const f = this.store.frame(host, mfn);
+    const f = this.view.frame(host, mfn);
     return f && f.pfn !== null && f.pfn < this.count() ? f.pfn : null;
   }
 
