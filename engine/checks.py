@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import pte as ptes
-from .constants import TYPE_NAMES, pfinfo_name
+from .constants import pfinfo_name
 from .hypercalls import getpageframeinfo3
 from .mm import MM
 
@@ -117,5 +117,3 @@ def _entry(world: World, check: Check, given: set[str]) -> list[dict[str, Any]]:
             out.append(assertion(f"{label}: {name}", expected, actual[name]))
     return out
 
-
-__all__ = ["evaluate", "assertion", "TYPE_NAMES"]

@@ -131,9 +131,14 @@ class Migration:
             if not mm.get_page_from_mfn(mfn):
                 raise MigrationFailed(Errno.EINVAL, "vCPU context: cr3 frame not the guest's")
             rc = mm.get_page_type(mfn, PGT.l4)
+            # A page left to old_guest_table keeps this general reference until the
+            # clean-up drops it ("if ( cr3_page == current->arch.old_guest_table )
+            # cr3_page = NULL;").
+            kept = mfn in self.dst.old_guest_tables
             mm.put_old_guest_table()
             if rc:
-                mm.put_page(mfn)
+                if not kept:
+                    mm.put_page(mfn)
                 raise MigrationFailed(Errno(-rc), f"vCPU context: cr3 pfn {self.cr3_pfn} "
                                       f"refused by get_page_type(root table), rc {rc}")
             self.dst.set_cr3(mfn, "arch_set_info_guest")

@@ -90,10 +90,8 @@ class World:
         for a step this state cannot take."""
         try:
             outcome = self._dispatch(step)
-        except InvalidInput:
-            self.journal.rollback()
-            raise
         except Exception:
+            # InvalidInput, or a fault in the model itself: either way, nothing changes.
             self.journal.rollback()
             raise
         outcome.deltas = self.journal.commit()
