@@ -200,6 +200,7 @@ window.pvframes = {
   loads: 0,   // snapshots applied: a catch-up after a reconnect must not add one
   frame: (host, mfn) => store.frame(host, mfn),
   guestFrame: (pfn) => store.guestFrame(pfn),
+  shownGuestFrame: (pfn) => display.guestFrame(pfn),   // as the grid draws it now
   // Per host, per frame: [owner, type, count, type_count, flags, m2p], as in a snapshot.
   hostState() {
     const m = store.migration;

@@ -353,3 +353,19 @@ def test_pin_and_unpin_the_selected_frame_from_the_keyboard(open_page: Any,
     assert (l2["type"], l2["pinned"], l2["validated"]) == ("l2", False, False)
     expect(page.get_by_test_id("inspector-explain")).to_contain_text("DE-VALIDATED")
     screenshot(page, "devalidated")
+
+
+def test_the_animation_plays_the_deltas_forward(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 6})
+    page = open_page(session)
+    page.get_by_test_id("anim-speed").fill("1")   # the slowest speed
+    page.keyboard.press("Escape")                 # leave the slider: keys are shortcuts again
+    page.keyboard.press("n")                      # pin_l2 PFN 20: validates the L2 and its L1
+    wait_ready(page, seq=7)
+    assert guest_frame(page, 20)["type"] == "l2" and guest_frame(page, 20)["pinned"]
+    shown = page.evaluate("window.pvframes.shownGuestFrame(20)")
+    assert shown["type"] == "writable" and not shown["pinned"]   # the grid is not there yet
+    expect(page.get_by_test_id("anim-ticker")).to_contain_text("#7 mmuext pin_l2 PFN 20")
+    page.keyboard.press("s")
+    assert page.evaluate("window.pvframes.shownGuestFrame(20)") == guest_frame(page, 20)
