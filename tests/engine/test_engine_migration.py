@@ -21,3 +21,131 @@ def test_restore_rebuilds_the_tree_pins_and_base_pointer(make):
     assert src.free_frames() == 1024 - 256  # the source domain is gone
 
 
+
+
+def _batches(event):
+    return [d for d in event["deltas"] if d.get("kind") == "migration"
+            and d.get("event") == "batch"]
+
+
+def test_round_one_sends_every_pfn_in_batches_of_1024(make):
+    """send_memory_live() round 1 sends every PFN; write_batch() takes up to
+    MAX_BATCH_SIZE (1024) PFNs in ascending order."""
+    g = make(pages=2500, source={"frames": 4096}, destination={"frames": 4096})
+    event = g.ok({"migrate": "begin"})
+    sizes = [len(b["pfns"]) for b in _batches(event)]
+    assert sizes == [1024, 1024, 452]
+    pfns = [p for b in _batches(event) for p in b["pfns"]]
+    assert pfns == list(range(2500))
+
+
+def test_destination_allocates_a_whole_batch_before_localising(make):
+    """process_page_data(): populate_pfns() for the batch first, in PFN order; so with an
+    ascending allocator PFN p lands on the p-th free frame of the destination."""
+    g = make(xen="unpatched", destination={"frames": 1024, "alloc": "descending"})
+    g.ok({"migrate": "all"})
+    assert [g.mfn(p) for p in (0, 1, 63)] == [1023, 1022, 960]
+
+
+def test_localise_populates_pfns_first_seen_in_a_pte(make):
+    """x86_pv_localise_page(): a PFN named by a normalised PTE and not yet populated is
+    populated then, before its own PAGE_DATA record arrives."""
+    g = make(xen="unpatched", pages=1100, source={"frames": 2048},
+             destination={"frames": 2048})
+    # The kernel's L1s map every PFN, so localising the first L1 (PFN 3, batch 1) needs
+    # PFNs 1024..1099 too: they are populated right after batch 1's own PFNs.
+    g.ok({"migrate": "begin"})
+    dst = g.w.migration.dst
+    first_free = 128
+    assert int(dst.p2m[1023]) == first_free + 1023
+    assert int(dst.p2m[1024]) == first_free + 1024
+
+
+def test_ballooned_pfn_is_deferred_sent_as_xtab_and_not_populated(g):
+    """write_batch(): an INVALID_MFN P2M entry ("likely a ballooned page") is deferred and
+    typed XTAB; populate_pfns() skips XTAB, so the destination has no frame for it."""
+    g.ok({"mmu_update": {"pfn": 3, "index": 40, "entry": 0}})
+    g.ok({"memory": {"cmd": "decrease_reservation", "pfn": 40}})
+    event = g.ok({"migrate": "begin"})
+    (batch,) = _batches(event)
+    assert (batch["types"][40], batch["actions"][40]) == ("XTAB", "deferred")
+    g.check(migration="in_progress", deferred=[40])
+    g.ok({"migrate": "suspend"})
+    g.ok({"migrate": "restore"})
+    assert g.w.guest_host == "destination" and int(g.w.guest.p2m[40]) == -1
+
+
+def test_deferred_pfn_waits_for_the_final_round(make):
+    """send_memory_live() never re-sends deferred_pages; suspend_and_send_dirty() ORs them
+    into the final round."""
+    g = make(xen="unpatched")
+    g.build_l2_over_l1()
+    g.ok({"mmuext": {"cmd": "pin_l2", "pfn": 20}})
+    g.ok({"mmuext": {"cmd": "unpin", "pfn": 20}})
+    g.ok({"mmu_update": {"pfn": 3, "index": 30, "entry": 0}})
+    g.ok({"memory": {"cmd": "decrease_reservation", "pfn": 30}})
+    event = g.ok({"migrate": "begin"})
+    (batch,) = _batches(event)
+    assert batch["actions"][21] == "deferred"  # the L1 still names the freed frame
+    assert batch["actions"][30] == "deferred"  # ballooned
+    event = g.ok({"migrate": "round"})
+    assert _batches(event) == []  # nothing dirty, and the deferred L1 is not re-sent
+    event = g.apply({"migrate": "suspend"})
+    assert event["result"] == "failed" and event["errno"] == "ERANGE"
+    assert g.w.guest_host == "source" and not g.w.guest.paused and not g.w.guest.log_dirty
+
+
+def test_dirty_pages_are_resent_in_the_next_round(g):
+    """Log-dirty: an mmu_update dirties the table it writes; XEN_DOMCTL_SHADOW_OP_CLEAN
+    hands the bitmap to the next round and clears it."""
+    g.ok({"migrate": "begin"})
+    g.ok({"mmu_update": {"pfn": 3, "index": 40, "entry": {"pfn": 40, "flags": ["present"]}}})
+    event = g.ok({"migrate": "round"})
+    (batch,) = _batches(event)
+    assert batch["pfns"] == [3]
+    assert _batches(g.ok({"migrate": "round"})) == []
+
+
+def test_pin_pass_pins_lpintab_pfns_in_ascending_order(make):
+    """pin_pagetables(): every PFN whose recorded type has LPINTAB, ascending."""
+    g = make(xen="unpatched")
+    g.make_ro(20, 21)
+    g.ok({"mmuext": {"cmd": "pin_l2", "pfn": 20}})
+    g.ok({"mmuext": {"cmd": "pin_l1", "pfn": 21}})
+    event = g.ok({"migrate": "all"})
+    pins = [(d["pfn"], d["level"]) for d in event["deltas"]
+            if d.get("kind") == "migration" and d.get("event") == "pin"]
+    assert pins == [(0, 4), (20, 2), (21, 1)]
+    assert g.frame(20)["pinned"] and g.frame(21)["pinned"]
+
+
+def test_round_statistics(make):
+    """Per round: pages sent, normalised, deferred, localised, populated, pinned."""
+    g = make(xen="unpatched")
+    g.ok({"migrate": "all"})
+    stats = [r.as_dict() for r in g.w.migration.rounds]
+    assert [s["phase"] for s in stats] == ["begin", "round", "suspend", "restore"]
+    assert stats[0] | {"round": 1} == {"round": 1, "phase": "begin", "sent": 64, "xtab": 0,
+                                         "normalised": 4, "deferred": 0, "localised": 4,
+                                         "populated": 64, "pinned": 0}
+    assert stats[3]["pinned"] == 1
+
+
+def test_the_guest_can_migrate_back(make):
+    """A second migration goes from the destination back to the source host."""
+    g = make(xen="unpatched")
+    g.ok({"migrate": "all"})
+    assert g.w.guest_host == "destination"
+    g.ok({"migrate": "all"})
+    assert g.w.guest_host == "source"
+    assert g.frame(0)["pinned"] and g.w.hosts["destination"].free_frames() == 1024 - 128
+
+
+def test_phases_out_of_order_are_invalid(g):
+    g.invalid({"migrate": "round"})
+    g.ok({"migrate": "begin"})
+    g.invalid({"migrate": "begin"})
+    g.invalid({"migrate": "restore"})
+    g.ok({"migrate": "suspend"})
+    g.invalid({"mmuext": {"cmd": "unpin", "pfn": 0}})  # the guest is paused
+    g.ok({"migrate": "restore"})
