@@ -57,9 +57,12 @@ def _locate(world: World, ref: FrameRef) -> tuple[str, int | None, str]:
         return host, int(ref.mfn), f"mfn {ref.mfn} on {host}"
     dom = world.domain_on(host)
     label = f"pfn {ref.pfn} on {host}"
-    if dom is None:
+    if dom is not None:
+        mfn = dom.pfn_to_mfn(ref.pfn)
+    elif host in world.former_p2m:
+        mfn = int(world.former_p2m[host][ref.pfn])  # where the PFN was before destruction
+    else:
         return host, None, label
-    mfn = dom.pfn_to_mfn(ref.pfn)
     return host, mfn if world.hosts[host].mfn_valid(mfn) else None, label
 
 

@@ -59,6 +59,9 @@ class World:
         self.guest = Domain(self.hosts["source"], scenario.guest.pages, self.journal)
         LAYOUTS[scenario.guest.layout](self.hosts["source"], self.guest)
         self.migration: Migration | None = None
+        # The P2M of a domain destroyed on a host, so that a check can still ask where
+        # a PFN *was* on that host (`frame: {pfn: 20, on: source}` after a migration).
+        self.former_p2m: dict[str, Any] = {}
         self.journal.record = True
 
     # -- where things are ---------------------------------------------------------------
@@ -189,7 +192,7 @@ class World:
         old = m.src
         self.guest = m.dst
         self.journal.note(kind="migration", event="resumed", host=m.dst.host.name)
-        destroy_domain(old, "domain_kill (source)")
+        self._destroy(old, "domain_kill (source)")
 
     def _abort(self, failure: MigrationFailed) -> None:
         """A failed save or restore: the destination domain goes, the guest resumes on
@@ -200,10 +203,18 @@ class World:
         m.error = failure.why
         self.journal.note(kind="migration", event="failed", errno=failure.errno.name,
                           why=failure.why)
-        destroy_domain(m.dst, "domain_kill (destination)")
+        self._destroy(m.dst, "domain_kill (destination)")
         m.src.set_flag("log_dirty", False, "migration aborted")
         m.src.set_flag("paused", False, "migration aborted: resume on the source")
         m.src.clean_dirty("migration aborted")
+
+    def _destroy(self, dom: Domain, fn: str) -> None:
+        name = dom.host.name
+        old = self.former_p2m.get(name)
+        self.former_p2m[name] = dom.p2m.copy()
+        self.journal.add_undo(lambda: self.former_p2m.__setitem__(name, old)
+                              if old is not None else self.former_p2m.pop(name, None))
+        destroy_domain(dom, fn)
 
     # -- audit ------------------------------------------------------------------------------------
     def audit(self) -> list[str]:

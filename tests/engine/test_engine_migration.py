@@ -149,3 +149,14 @@ def test_phases_out_of_order_are_invalid(g):
     g.ok({"migrate": "suspend"})
     g.invalid({"mmuext": {"cmd": "unpin", "pfn": 0}})  # the guest is paused
     g.ok({"migrate": "restore"})
+
+
+def test_a_pfn_on_the_old_host_names_the_frame_it_had_there(make):
+    """`frame: {pfn: N, on: source}` after a migration resolves through the P2M the
+    destroyed source domain had: the frame is free again."""
+    g = make(xen="unpatched")
+    old_mfn = g.mfn(20)
+    g.ok({"migrate": "all"})
+    event = g.check(frame={"pfn": 20, "on": "source"}, owner="free", count=0)
+    assert "pfn 20 on source" in event["assertions"][0]["what"]
+    assert g.w.hosts["source"].owner_name(old_mfn) == "free"
