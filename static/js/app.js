@@ -181,6 +181,19 @@ async function openSession(id) {
   }
 }
 
+// Arrow keys walk the selection over the grid in view (the selected host's, in "both").
+function moveSelection(dx, dy) {
+  const sel = ui.selected;
+  const mode = ui.view !== "both" ? ui.view : (sel && sel.guestPfn === null ? sel.host : "source");
+  const grid = grids[mode];
+  const at = sel ? grid.indexOf(sel.host, sel.mfn) : null;
+  const i = at === null ? 0 : Math.max(0, Math.min(grid.count() - 1, at + dx + dy * grid.cols));
+  const { mfn, pfn } = grid.frameAt(i);
+  animator.skip();
+  ui.select(grid.host, mfn, mode === "guest" ? pfn : null);
+  hypercalls.fillPage(pfn, mfn);
+}
+
 installShortcuts({
   next: () => script.run(1),
   runAll: () => script.run("all"),
@@ -191,6 +204,7 @@ installShortcuts({
   skip: () => animator.skip(),
   view: (v) => ui.setView(v),
   clear: () => ui.select(null),
+  move: moveSelection,
 }, $("[data-testid=help]"));
 $("[data-testid=help-open]").addEventListener("click", () => $("[data-testid=help]").showModal());
 

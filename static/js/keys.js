@@ -13,6 +13,8 @@ export function installShortcuts(actions, help) {
       1: () => actions.view("guest"), 2: () => actions.view("source"),
       3: () => actions.view("destination"), 4: () => actions.view("both"),
       "?": () => (help.open ? help.close() : help.showModal()),
+      ArrowLeft: () => actions.move(-1, 0), ArrowRight: () => actions.move(1, 0),
+      ArrowUp: () => actions.move(0, -1), ArrowDown: () => actions.move(0, 1),
       Escape: actions.clear,
     }[e.key];
     if (action) {

@@ -353,6 +353,12 @@ def test_pin_and_unpin_the_selected_frame_from_the_keyboard(open_page: Any,
     assert (l2["type"], l2["pinned"], l2["validated"]) == ("l2", False, False)
     expect(page.get_by_test_id("inspector-explain")).to_contain_text("DE-VALIDATED")
     screenshot(page, "devalidated")
+    # arrow keys walk the selection: right to PFN 21, down a row (8 columns) to PFN 29
+    page.locator("body").press("ArrowRight")
+    expect(page.get_by_test_id("inspector-title")).to_contain_text("PFN 21")
+    page.locator("body").press("ArrowDown")
+    expect(page.get_by_test_id("inspector-title")).to_contain_text("PFN 29")
+    assert page.get_by_test_id("mmuext-page").input_value() == "29"
 
 
 def test_the_animation_plays_the_deltas_forward(open_page: Any, server: Server) -> None:
