@@ -71,10 +71,17 @@ class Session:
         return event
 
     def run_next(self, count: int | None = 1) -> list[dict[str, Any]]:
-        """Apply the next `count` steps of the loaded scenario (None: all that remain)."""
+        """Apply the next `count` steps of the loaded scenario (None: all that remain).
+        Stops before a step this state rejects: InvalidInput if it is the first, else the
+        events of the steps that ran (the cursor stays on the rejected step)."""
         events = []
         while self.cursor < len(self.script) and (count is None or len(events) < count):
-            events.append(self.apply(self.script[self.cursor], self.cursor + 1))
+            try:
+                events.append(self.apply(self.script[self.cursor], self.cursor + 1))
+            except InvalidInput:
+                if not events:
+                    raise
+                break
             self.cursor += 1
         return events
 
