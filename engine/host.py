@@ -90,11 +90,11 @@ class Host:
 
     # -- writing: every change is journalled -----------------------------------------------
     def set(self, mfn: int, field: str, value: Any, fn: str) -> None:
-        arr: np.ndarray = getattr(self, field)
+        arr: np.ndarray = self.__dict__[field]
         old = arr[mfn].item()
-        new = type(old)(value)
-        if old == new:
+        if old == value:
             return
+        new = type(old)(value)
         arr[mfn] = new
 
         def undo() -> None:

@@ -31,8 +31,13 @@ EBUSY = -int(Errno.EBUSY)
 EPERM = -int(Errno.EPERM)
 ERESTART = -int(Errno.ERESTART)
 
+# Plain ints for the hot paths (an IntEnum member lookup costs more than the check).
 L1 = int(PGT.l1)
 L4 = int(PGT.l4)
+NONE = int(PGT.none)
+WRITABLE = int(PGT.writable)
+NO_CHECK_TYPES = (WRITABLE, int(PGT.shared))  # "No special validation needed"
+PT_TYPES = frozenset(int(t) for t in PAGE_TABLE_TYPES)
 
 
 LINEAR_PT_SLOT = 258  # l4_table_offset(LINEAR_PT_VIRT_START)
@@ -97,7 +102,7 @@ class MM:
         fn = "free_domheap_page"
         assert h.type_count[mfn] == 0 and not h.allocated[mfn]
         h.set(mfn, "owner", OWNER_FREE, fn)
-        h.set(mfn, "type", PGT.none, fn)
+        h.set(mfn, "type", NONE, fn)
         h.set(mfn, "validated", False, fn)
         h.set(mfn, "pinned", False, fn)
         h.set(mfn, "partial", False, fn)
@@ -123,7 +128,7 @@ class MM:
             if h.type[mfn] != type_:
                 h.set(mfn, "type", type_, fn)
                 # No validation is needed for writable (and shared) pages.
-                h.set(mfn, "validated", type_ in (PGT.writable, PGT.shared), fn)
+                h.set(mfn, "validated", type_ in NO_CHECK_TYPES, fn)
             h.set(mfn, "type_count", 1, fn)
         elif h.type[mfn] != type_:
             return EINVAL  # "Bad type"
@@ -166,7 +171,7 @@ class MM:
             h.set(mfn, "partial", True, fn)
         else:
             # "page->u.inuse.type_info = 0": type none, count 0.
-            h.set(mfn, "type", PGT.none, fn)
+            h.set(mfn, "type", NONE, fn)
             h.set(mfn, "type_count", 0, fn)
             h.set(mfn, "validated", False, fn)
         return rc
@@ -237,7 +242,7 @@ class MM:
         h = self.h
         fn = "_put_page_type"
         assert h.type_count[mfn] > 0, f"put_page_type on mfn {mfn} with type count 0"
-        if (h.type_count[mfn] == 1 and int(h.type[mfn]) in PAGE_TABLE_TYPES
+        if (h.type_count[mfn] == 1 and int(h.type[mfn]) in PT_TYPES
                 and (h.validated[mfn] or h.partial[mfn])):
             was_partial = bool(h.partial[mfn])
             # "Page-table pages must be unvalidated when count is zero": clear first.
@@ -300,7 +305,7 @@ class MM:
         if h.count[mfn] == 0 or h.owner[mfn] != OWNER_GUEST:
             return EBUSY
         h.add(mfn, "count", 1, "get_page_from_l1e")
-        if ptes.writable(e) and self.get_page_type(mfn, PGT.writable) != 0:
+        if ptes.writable(e) and self.get_page_type(mfn, WRITABLE) != 0:
             self.put_page(mfn)
             return EBUSY
         return 0
@@ -372,7 +377,7 @@ class MM:
         """Whether entry `index` of this page currently holds references."""
         h = self.h
         level = int(h.type[mfn])
-        if level not in PAGE_TABLE_TYPES:
+        if level not in PT_TYPES:
             return False
         if h.validated[mfn]:
             return level != L4 or is_guest_l4_slot(index)
