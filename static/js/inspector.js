@@ -146,6 +146,13 @@ export class Inspector {
     }
     const head = el("tr", {}, ...["#", "flags", "→ MFN", "→ PFN", "target", "status"]
       .map((h) => el("th", {}, h)));
+    const staleRows = rows.filter((r) => r.dataset.stale === "true").length;
+    if (staleRows) {
+      wrap.append(el("p", { class: "stale-warning", "data-testid": "stale-warning" },
+        `⚠ ${staleRows} entr${staleRows === 1 ? "y does" : "ies do"} not name the frame ` +
+        "the guest wrote it for: as a page table, this page maps the wrong memory or fails " +
+        "to validate."));
+    }
     wrap.append(el("h4", {}, `${d.entries.length} present entr${d.entries.length === 1 ? "y" : "ies"}`),
                 el("table", { "data-testid": "entries" }, el("thead", {}, head), el("tbody", {}, ...rows)));
     if (this.ui.view === "guest" && d.entries.some((e) => e.pfn === null)) {

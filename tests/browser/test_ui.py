@@ -177,6 +177,7 @@ def test_case2_wrong_frame_is_flagged_in_the_inspector(open_page: Any) -> None:
     # the entry written to mean PFN 21 now names PFN 3's frame: present, guest-owned, wrong
     assert rows[0]["pfn"] == "3" and rows[0]["stale"] == "true"
     assert "meant PFN 21" in rows[0]["status"]
+    expect(page.get_by_test_id("stale-warning")).to_contain_text("1 entry does not name")
     screenshot(page, "case2-wrong-frame")
 
 
