@@ -77,11 +77,13 @@ class Session:
         events = []
         while self.cursor < len(self.script) and (count is None or len(events) < count):
             try:
-                events.append(self.apply(self.script[self.cursor], self.cursor + 1))
+                event = self.apply(self.script[self.cursor], self.cursor + 1)
             except InvalidInput:
                 if not events:
                     raise
                 break
+            event["script_step"] = self.cursor + 1  # 1-based, as in `pvframes run`
+            events.append(event)
             self.cursor += 1
         return events
 

@@ -163,8 +163,17 @@ class World:
                 self._run_phase(ph)
         except MigrationFailed as failure:
             self._abort(failure)
+            self._note_stats()
             return Outcome(-int(failure.errno), "failed", message=failure.why)
+        self._note_stats()
         return Outcome(0, "ok")
+
+    def _note_stats(self) -> None:
+        """Every round's statistics so far, so a client need not count them itself."""
+        m = self.migration
+        assert m is not None
+        self.journal.note(kind="migration", event="stats", state=m.state,
+                          rounds=[r.as_dict() for r in m.rounds])
 
     def _run_phase(self, phase: str) -> None:
         if phase == "begin":
