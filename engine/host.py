@@ -125,6 +125,23 @@ class Host:
                           "field": field, "old": [self._show(field, v) for v in old.tolist()],
                           "new": self._show(field, np.asarray(value).item()), "fn": fn}, undo)
 
+    def add_many(self, mfns: np.ndarray, field: str, by: int, fn: str) -> None:
+        """Add `by` once per occurrence of each MFN in `mfns` (duplicates add up): the
+        references of a whole table taken at once. `new` is a list here."""
+        arr: np.ndarray = self.__dict__[field]
+        uniq, times = np.unique(np.asarray(mfns, np.int64), return_counts=True)
+        if not len(uniq):
+            return
+        old = arr[uniq].copy()
+        arr[uniq] = old + times * by
+
+        def undo() -> None:
+            arr[uniq] = old
+
+        self.journal.add({"kind": "frames", "host": self.name, "mfns": uniq.tolist(),
+                          "field": field, "old": old.tolist(),
+                          "new": (old + times * by).tolist(), "fn": fn}, undo)
+
     def set_m2p_many(self, mfns: np.ndarray, pfns: np.ndarray, fn: str) -> None:
         mfns = np.asarray(mfns, np.int64)
         old = self.m2p[mfns].copy()

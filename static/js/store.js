@@ -70,7 +70,9 @@ export class Store {
     const h = this.hosts[d.host];
     switch (d.kind) {
       case "frame": this.setField(h, d.mfn, d.field, d.new); break;
-      case "frames": for (const mfn of d.mfns) this.setField(h, mfn, d.field, d.new); break;
+      case "frames":   // `new` is one value for every frame, or a list (a table taken in bulk)
+        d.mfns.forEach((mfn, i) => this.setField(h, mfn, d.field, Array.isArray(d.new) ? d.new[i] : d.new));
+        break;
       case "m2p": h.m2p[d.mfn] = d.new; break;
       case "m2p_many": d.mfns.forEach((mfn, i) => { h.m2p[mfn] = d.new[i]; }); break;
       case "p2m": this.p2mOf(h)[d.pfn] = d.new; this.countPopulated(d.host, [d.old]); break;
