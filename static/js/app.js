@@ -13,6 +13,7 @@ import { installShortcuts } from "./keys.js";
 import { renderLegend } from "./legend.js";
 import { MigrationPanel } from "./migration.js";
 import { ScriptPanel } from "./script.js";
+import { P2mLink } from "./p2mlink.js";
 import { SessionLink } from "./socket.js";
 import { Store } from "./store.js";
 import { UiState } from "./ui-state.js";
@@ -137,6 +138,11 @@ new History($("[data-testid=history]"), store, intent, (events) => {
 new MigrationPanel($("[data-testid=migration]"), store, (step) => hypercalls.send(step));
 const animator = new Animator($("[data-testid=anim]"), $("[data-testid=flow-overlay]"), store,
   display, ui, locate);
+const p2mLink = new P2mLink($("[data-testid=flow-overlay]"), store, ui, locate,
+  () => animator.busy);
+for (const grid of Object.values(grids)) {
+  grid.onHover = (host, mfn, pfn) => (host === null ? p2mLink.clear() : p2mLink.show(host, mfn, pfn));
+}
 renderLegend($("[data-testid=legend]"));
 
 let showedBothHosts = false;
@@ -215,6 +221,7 @@ window.pvframes = {
   frame: (host, mfn) => store.frame(host, mfn),
   guestFrame: (pfn) => store.guestFrame(pfn),
   shownGuestFrame: (pfn) => display.guestFrame(pfn),   // as the grid draws it now
+  cellCentre: (host, mfn) => locate(host, mfn),   // client pixels of a shown frame, or null
   // Per host, per frame: [owner, type, count, type_count, flags, m2p], as in a snapshot.
   hostState() {
     const m = store.migration;

@@ -25,6 +25,8 @@ export class FrameGrid {
     this.cols = 8;
     canvas.addEventListener("click", (e) => this.click(e));
     canvas.addEventListener("mousemove", (e) => this.hover(e));
+    canvas.addEventListener("mouseleave", () => this.onHover(null, null, null));
+    this.onHover = () => {};   // (host, mfn, pfn) of the frame under the pointer, or nulls
   }
 
   get host() { return this.mode === "guest" ? this.view.guestHost : this.mode; }
@@ -183,11 +185,14 @@ export class FrameGrid {
 
   hover(e) {
     const i = this.indexAt(e);
-    if (i === null) { this.canvas.title = ""; return; }
+    if (i === null) { this.canvas.title = ""; this.onHover(null, null, null); return; }
     const { frame, mfn, pfn } = this.frameAt(i);
     const where = this.mode === "guest" ? `PFN ${i} → MFN ${mfn ?? "none"}`
       : `MFN ${i}${pfn !== null ? ` (PFN ${pfn})` : ""}`;
-    this.canvas.title = `${where}: ${frame.owner}${frame.type ? `, ${frame.type}` : ""}`;
+    const counts = frame.count === undefined ? ""
+      : `; count ${frame.count}, type count ${frame.type_count}`;
+    this.canvas.title = `${where}: ${frame.owner}${frame.type ? `, ${frame.type}` : ""}${counts}`;
+    this.onHover(this.host, mfn, pfn);
   }
 
   // Cell index showing frame `mfn` of `host`, or null if this grid does not show it.

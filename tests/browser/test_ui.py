@@ -275,7 +275,21 @@ def test_migration_phase_by_phase(open_page: Any, server: Server) -> None:
     assert rounds.count() == 1 and rounds.first.locator("td").nth(2).text_content() == "64"
     assert "PFN 20 L2TAB normalised" in page.get_by_test_id("last-batch").text_content()
     assert page.get_by_test_id("migrate-begin").is_disabled()
+    # Hovering PFN 20's source frame links it to the frame now behind PFN 20 on the
+    # destination (its P2M line), once the batch animation is over.
+    page.get_by_test_id("anim-skip").click()
+    src_mfn = page.evaluate("window.pvframes.store.hosts.source.p2m[20]")
+    dst_mfn = page.evaluate("window.pvframes.store.hosts.destination.p2m[20]")
+    at = page.evaluate(f"window.pvframes.cellCentre('source', {src_mfn})")
+    page.mouse.move(at["x"], at["y"])
+    overlay = page.get_by_test_id("flow-overlay")
+    expect(overlay).to_have_attribute("data-p2m-link",
+                                      f"20:source:{src_mfn}:destination:{dst_mfn}")
+    page.get_by_test_id("grids").screenshot(path=str(REPO / "docs" / "screenshots"
+                                                     / "p2m-link.png"))
     screenshot(page, "migration-begin")
+    page.mouse.move(1, 1)
+    expect(overlay).not_to_have_attribute("data-p2m-link", f"20:source:{src_mfn}:destination:{dst_mfn}")
     for n, phase in enumerate(("round", "suspend", "restore"), start=17):
         page.get_by_test_id(f"migrate-{phase}").click()
         wait_ready(page, seq=n)
