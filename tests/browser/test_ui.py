@@ -283,13 +283,13 @@ def test_migration_phase_by_phase(open_page: Any, server: Server) -> None:
     at = page.evaluate(f"window.pvframes.cellCentre('source', {src_mfn})")
     page.mouse.move(at["x"], at["y"])
     overlay = page.get_by_test_id("flow-overlay")
-    expect(overlay).to_have_attribute("data-p2m-link",
-                                      f"20:source:{src_mfn}:destination:{dst_mfn}")
+    link = f"20:source:{src_mfn}:destination:{dst_mfn}"
+    expect(overlay).to_have_attribute("data-p2m-link", link)
     page.get_by_test_id("grids").screenshot(path=str(REPO / "docs" / "screenshots"
                                                      / "p2m-link.png"))
     screenshot(page, "migration-begin")
     page.mouse.move(1, 1)
-    expect(overlay).not_to_have_attribute("data-p2m-link", f"20:source:{src_mfn}:destination:{dst_mfn}")
+    expect(overlay).not_to_have_attribute("data-p2m-link", link)
     for n, phase in enumerate(("round", "suspend", "restore"), start=17):
         page.get_by_test_id(f"migrate-{phase}").click()
         wait_ready(page, seq=n)
