@@ -187,13 +187,11 @@ class MM:
         present = np.flatnonzero(entries & np.uint64(1))
         if len(present) >= BULK_L1_ENTRIES and self._promote_l1_bulk(mfn, entries, present):
             return 0
-        for i in range(len(entries)):
+        for n, i in enumerate(present.tolist()):
             e = int(entries[i])
-            if not ptes.present(e):
-                continue
             rc = self.get_page_from_l1e(e)
             if rc:
-                for j in range(i - 1, -1, -1):
+                for j in reversed(present[:n].tolist()):
                     self.put_page_from_l1e(int(entries[j]))
                 return rc
             self._adjust(mfn, i, 1, e)
