@@ -405,15 +405,9 @@ def check_consistency(scenario: Scenario) -> None:
                                f"fit in {spec.frames - taken} free frames")
     phase = "none"  # none | live | paused
     for n, step in enumerate(scenario.steps, start=1):
-        body = step.body
         check_expect(step, f"steps[{n}]")
         where = f"steps[{n}].{step.op}"
-        for ref_name in ("pfn",):
-            for obj in _page_refs(body):
-                value = getattr(obj, ref_name, None)
-                if value is not None and value >= pages:
-                    raise InvalidInput(f"{where}.pfn", f"pfn {value} is not below "
-                                       f"guest.pages ({pages})")
+        check_pfns(step, pages, where)
         if step.op in ("mmu_update", "mmuext", "write", "memory") and phase == "paused":
             raise InvalidInput(where, "the guest is paused (after migrate suspend): it "
                                "cannot make hypercalls until restore")
@@ -428,12 +422,16 @@ def check_consistency(scenario: Scenario) -> None:
                      "restore": "none"}[ph]
 
 
-def _page_refs(body: Any) -> list[Any]:
+def check_pfns(step: Step, pages: int, where: str) -> None:
+    """Every `pfn` a step names (its page, its entry's target, a check's frame) is a
+    guest PFN: below guest.pages."""
+    body = step.body
     if body is None:
-        return []
-    refs = [body]
-    for name in ("entry", "frame", "pfinfo"):
-        sub = getattr(body, name, None)
-        if isinstance(sub, PageRef):
-            refs.append(sub)
-    return refs
+        return
+    refs = [(body, where)] if isinstance(body, PageRef) else []
+    refs += [(getattr(body, name), f"{where}.{name}") for name in ("entry", "frame", "pfinfo")
+             if isinstance(getattr(body, name, None), PageRef)]
+    for ref, path in refs:
+        if ref.pfn is not None and ref.pfn >= pages:
+            raise InvalidInput(f"{path}.pfn", f"pfn {ref.pfn} is not below guest.pages "
+                               f"({pages})")

@@ -9,10 +9,11 @@ import numpy as np
 import yaml
 
 from . import pte as ptes
-from .constants import TYPE_NAMES, errno_name
+from .constants import TYPE_NAMES, errno_name, pfinfo_name
 from .errors import InvalidInput
+from .hypercalls import getpageframeinfo3
 from .mm import MM
-from .scenario import Scenario, Step, parse_text, validate, validate_step
+from .scenario import Scenario, Step, check_pfns, parse_text, validate, validate_step
 from .world import HOSTS, World
 
 FLAG_ALLOCATED, FLAG_VALIDATED, FLAG_PINNED, FLAG_PARTIAL = 1, 2, 4, 8
@@ -48,8 +49,7 @@ class Session:
     def apply(self, raw_step: Any, number: int | None = None) -> dict[str, Any]:
         """Validate and run one step; the event it produced. InvalidInput changes nothing."""
         step = validate_step(raw_step, self.xen, number)
-        if step.op != "note":
-            self._check_pfns(step)
+        check_pfns(step, self.scenario.guest.pages, step.op)
         outcome = self.world.execute(step)
         assertions = list(outcome.assertions)
         if step.expect is not None:
@@ -86,18 +86,6 @@ class Session:
             events.append(event)
             self.cursor += 1
         return events
-
-    def _check_pfns(self, step: Step) -> None:
-        pages = self.scenario.guest.pages
-        body = step.body
-        for obj, where in ((body, step.op), (getattr(body, "entry", None), "entry"),
-                           (getattr(body, "frame", None), "frame"),
-                           (getattr(body, "pfinfo", None), "pfinfo")):
-            pfn = getattr(obj, "pfn", None)
-            if pfn is not None and pfn >= pages:
-                raise InvalidInput(f"{step.op}.pfn" if where == step.op else
-                                   f"{step.op}.{where}.pfn",
-                                   f"pfn {pfn} is not below guest.pages ({pages})")
 
     def events(self, since: int = 0) -> list[dict[str, Any]]:
         return self.log[max(since, 0):]
@@ -212,9 +200,6 @@ def host_spec(scenario: Scenario, name: str) -> dict[str, Any]:
 
 
 def pfinfo_label(dom: Any, mfn: int, patched: bool) -> str:
-    from .constants import pfinfo_name
-    from .hypercalls import getpageframeinfo3
-
     return pfinfo_name(getpageframeinfo3(MM(dom), mfn, patched))
 
 
