@@ -12,8 +12,6 @@ from .domain import Domain
 from .host import OWNER_FREE, OWNER_GUEST, Host
 from .mm import is_guest_l4_slot
 
-_MFN_SHIFT = np.uint64(12)
-_MFN_MASK = np.uint64((1 << 40) - 1)
 _GUEST_L4_SLOTS = np.array([is_guest_l4_slot(i) for i in range(512)])
 
 
@@ -51,7 +49,7 @@ def audit(host: Host, dom: Domain | None) -> list[str]:
         idx = np.flatnonzero(mask)
         if not len(idx):
             continue
-        targets = ((entries[idx] >> _MFN_SHIFT) & _MFN_MASK).astype(np.int64)
+        targets = ptes.mfns_of(entries[idx])
         if level == PGT.l1:
             rw = (entries[idx] & np.uint64(ptes.FLAG_BITS["rw"])).astype(bool)
             valid = targets < n

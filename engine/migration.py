@@ -39,7 +39,6 @@ XEN_FIRST_L4 = 256
 XEN_LAST_L4 = 271
 NO_TYPE = -1  # restore side: no record for this PFN yet
 
-_MFN_MASK = np.uint64(((1 << 40) - 1) << 12)
 _PRESENT = np.uint64(1)
 
 
@@ -262,14 +261,13 @@ class Migration:
         """x86_pv_localise_page(): PFN -> MFN for every present entry, populating PFNs
         first seen here."""
         present = np.flatnonzero(page & _PRESENT)
-        pfns = ((page[present] & _MFN_MASK) >> np.uint64(12)).astype(np.int64)
+        pfns = ptes.mfns_of(page[present])  # normalised: frame numbers are PFNs
         if np.any(pfns >= self.dst.pages):
             raise MigrationFailed(Errno.ERANGE, "localise: pfn beyond the guest's P2M")
         new = [p for p in dict.fromkeys(pfns.tolist()) if self.dst.p2m[p] < 0]
         self._populate(new, stats)
         out = page.copy()
-        mfns = self.dst.p2m[pfns].astype(np.uint64)
-        out[present] = (page[present] & ~_MFN_MASK) | (mfns << np.uint64(12))
+        out[present] = ptes.with_mfns(page[present], self.dst.p2m[pfns])
         return out
 
     def _populate(self, pfns: list[int], stats: RoundStats) -> None:

@@ -46,7 +46,7 @@ PT_TYPES = frozenset(int(t) for t in PAGE_TABLE_TYPES)
 
 LINEAR_PT_SLOT = 258  # l4_table_offset(LINEAR_PT_VIRT_START)
 # __PAGE_HYPERVISOR_RW: present, rw, accessed, dirty, nx
-_PAGE_HYPERVISOR_RW = 0x63 | (1 << 63)
+_PAGE_HYPERVISOR_RW = ptes.flags_from_names(["present", "rw", "accessed", "dirty", "nx"])
 
 
 def xen_l4_slot_entry(l4mfn: int, index: int) -> int:
@@ -206,7 +206,7 @@ class MM:
         e = entries[present]
         if np.any(e & np.uint64(ptes.L1_DISALLOW_MASK)):
             return False
-        targets = ((e >> np.uint64(12)) & np.uint64(INVALID_MFN)).astype(np.int64)
+        targets = ptes.mfns_of(e)
         if np.any(targets >= h.frames):
             return False
         if np.any((h.owner[targets] != OWNER_GUEST) | (h.count[targets] == 0)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .constants import MFN_BITS
 
 _PAGE_PRESENT = 1 << 0
@@ -78,6 +80,17 @@ def adjust_guest(level: int, pte: int) -> int:
 
 def make(mfn: int, flags: int) -> int:
     return ((mfn << 12) & _MFN_MASK) | (flags & FLAGS_MASK)
+
+
+def mfns_of(entries: np.ndarray) -> np.ndarray:
+    """mfn_of() over an array of entries (int64)."""
+    return ((entries & np.uint64(_MFN_MASK)) >> np.uint64(12)).astype(np.int64)
+
+
+def with_mfns(entries: np.ndarray, mfns: np.ndarray) -> np.ndarray:
+    """The entries with their frame numbers replaced, flags kept (merge_pte())."""
+    mask = np.uint64(_MFN_MASK)
+    return (entries & ~mask) | ((mfns.astype(np.uint64) << np.uint64(12)) & mask)
 
 
 def mfn_of(pte: int) -> int:
