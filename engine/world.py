@@ -157,9 +157,10 @@ class World:
                 raise InvalidInput("migrate.phase", "suspend: the guest is already suspended")
             if phase == "restore" and not self.paused:
                 raise InvalidInput("migrate.phase", "restore: suspend the guest first")
-        phases = {"all": ["begin"] + ["round"] * (rounds - 1) + ["suspend", "restore"]}
+        phases = (["begin"] + ["round"] * (rounds - 1) + ["suspend", "restore"]
+                  if phase == "all" else [phase])
         try:
-            for ph in phases.get(phase, [phase]):
+            for ph in phases:
                 self._run_phase(ph)
         except MigrationFailed as failure:
             self._abort(failure)
