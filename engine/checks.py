@@ -42,6 +42,9 @@ def evaluate(world: World, check: Check) -> list[dict[str, Any]]:
     if check.normalised is not None:
         actual = [] if m is None else np.flatnonzero(m.last_normalised).tolist()
         out.append(assertion("migration normalised", sorted(check.normalised), actual))
+    if check.lost is not None:
+        actual = [] if m is None else np.flatnonzero(m.lost).tolist()
+        out.append(assertion("migration lost", sorted(check.lost), actual))
     if check.audit is not None:
         problems = world.audit()
         out.append(assertion("audit", "ok", "ok" if not problems else problems[:10]))

@@ -20,6 +20,10 @@ class Domain:
         self.p2m = np.full(pages, NO_MFN, np.int64)
         self.cr3: int | None = None
         self.log_dirty = False
+        # Shut down with SHUTDOWN_suspend (domain_shutdown(): the guest stopped itself) and
+        # XEN_DOMINF_paused (controller_pause_count > 0: xc_domain_pause()) are distinct in
+        # Xen; libxenguest's normalise_pagetable() tests only the latter.
+        self.suspended = False
         self.paused = False
         self.dirty = np.zeros(pages, np.bool_)
         # Pages whose validation failed part way: Xen's curr->arch.old_guest_table, put

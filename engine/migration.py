@@ -53,6 +53,7 @@ class RoundStats:
     localised: int = 0
     populated: int = 0
     pinned: int = 0
+    lost: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -77,12 +78,17 @@ class Migration:
     phase: str = "begin"  # the last phase run
     rounds: list[RoundStats] = field(default_factory=list)
     error: str | None = None
+    toolstack: str = "xl"  # xl | pause: how the guest is stopped for the final pass
 
     def __post_init__(self) -> None:
         pages = self.src.pages
         self.deferred = np.zeros(pages, np.bool_)
         self.ever_deferred = np.zeros(pages, np.bool_)
         self.last_normalised = np.zeros(pages, np.bool_)
+        # The final pass answered EAGAIN (toolstack xl): sent as XTAB, never again.
+        self.lost = np.zeros(pages, np.bool_)
+        # The round of the last PAGE_DATA record that carried the PFN's contents (0: none).
+        self.data_round = np.zeros(pages, np.int64)
         self.pfn_types = np.full(pages, NO_TYPE, np.int64)
         self.cr3_pfn: int | None = None
         self.src_mm = MM(self.src)
@@ -101,9 +107,17 @@ class Migration:
         self._send(pfns, RoundStats(len(self.rounds) + 1, "round"))
 
     def suspend(self) -> None:
-        """suspend_and_send_dirty(): pause, the final dirty set OR the deferred set; then
-        the vCPU context, whose CR3 must be in the pseudo-physical map."""
-        self.src.set_flag("paused", True, "suspend_domain")
+        """suspend_and_send_dirty(): stop the guest, the final dirty set OR the deferred
+        set, then clear the deferred set; then the vCPU context, whose CR3 must be in the
+        pseudo-physical map.
+
+        suspend_domain() only asks the guest to shut down with SHUTDOWN_suspend and checks
+        that it did; libxl 4.15 never calls xc_domain_pause() on this path, so
+        XEN_DOMINF_paused (ctx->dominfo.paused) stays clear under `xl`. `pause` is a tool
+        stack that controller-pauses the guest before the final pass."""
+        self.src.set_flag("suspended", True, "domain_shutdown (SHUTDOWN_suspend)")
+        if self.toolstack == "pause":
+            self.src.set_flag("paused", True, "xc_domain_pause")
         dirty = np.zeros(self.src.pages, np.bool_)
         dirty[self.src.clean_dirty("XEN_DOMCTL_SHADOW_OP_CLEAN (final)")] = True
         dirty |= self.deferred
@@ -165,7 +179,8 @@ class Migration:
     def _write_batch(self, pfns: np.ndarray, stats: RoundStats) -> None:
         """write_batch(): P2M lookup, getpageframeinfo3, normalise, PAGE_DATA record."""
         src = self.src
-        paused = src.paused
+        paused = src.paused  # ctx->dominfo.paused: XEN_DOMINF_paused, nothing else
+        live = not (src.suspended or src.paused)
         mfns = src.p2m[pfns]
         types = np.full(len(pfns), PFINFO_XTAB, np.int64)
         actions = ["xtab"] * len(pfns)
@@ -173,7 +188,7 @@ class Migration:
         for i, (pfn, mfn) in enumerate(zip(pfns.tolist(), mfns.tolist(), strict=True)):
             if mfn < 0:
                 # "Likely a ballooned page": deferred, and XTAB from getpageframeinfo3.
-                self._defer(pfn, paused)
+                self._defer(pfn, live)
                 actions[i] = "deferred"
                 continue
             info = getpageframeinfo3(self.src_mm, mfn, self.patched)
@@ -191,8 +206,14 @@ class Migration:
                 pages[i] = self.normalise_pagetable(src.host.entries(mfn), level, paused)
             except XenError as err:
                 if err.errno == Errno.EAGAIN:
-                    self._defer(pfn, paused)
+                    self._defer(pfn, live)
                     types[i] = PFINFO_XTAB
+                    if not live:
+                        # The final pass: suspend_and_send_dirty() clears the deferred
+                        # bit after this batch and nothing sends the page again.
+                        self._lose(pfn, mfn, level, err.why, stats)
+                        actions[i] = "lost"
+                        continue
                     actions[i] = "deferred"
                     self.journal.note(kind="migration", event="defer", pfn=pfn, mfn=mfn,
                                       why=err.why, fn="normalise_pagetable")
@@ -202,7 +223,7 @@ class Migration:
             self.last_normalised[pfn] = True
             stats.normalised += 1
         stats.sent += sum(1 for a in actions if a in ("raw", "normalised"))
-        stats.xtab += sum(1 for a in actions if a in ("xtab", "deferred"))
+        stats.xtab += sum(1 for a in actions if a in ("xtab", "deferred", "lost"))
         stats.deferred += sum(1 for a in actions if a == "deferred")
         self.journal.note(kind="migration", event="batch", round=stats.round,
                           phase=stats.phase, pfns=pfns.tolist(), mfns=mfns.tolist(),
@@ -210,15 +231,25 @@ class Migration:
                           fn="write_batch")
         self.process_page_data(pfns, types, pages, stats)
 
-    def _defer(self, pfn: int, paused: bool) -> None:
+    def _defer(self, pfn: int, live: bool) -> None:
         self.deferred[pfn] = True
-        if not paused:
+        if live:
             self.ever_deferred[pfn] = True
+
+    def _lose(self, pfn: int, mfn: int, level: int, why: str, stats: RoundStats) -> None:
+        """The page's final contents stay behind: the destination keeps the copy of round
+        `kept_round`, if any, and pin_pagetables() will not see it (its type is XTAB)."""
+        self.lost[pfn] = True
+        stats.lost += 1
+        kept = int(self.data_round[pfn])
+        self.journal.note(kind="migration", event="lost", pfn=pfn, mfn=mfn, level=level,
+                          why=why, kept_round=kept or None, fn="normalise_pagetable")
 
     def normalise_pagetable(self, src: np.ndarray, level: int, paused: bool) -> np.ndarray:
         """normalise_pagetable(): Xen's L4 slots cleared, every present entry's MFN turned
-        into a PFN; an MFN outside the pseudo-physical map is EAGAIN while the guest is
-        live and ERANGE once it is paused."""
+        into a PFN; an MFN outside the pseudo-physical map is EAGAIN unless
+        ctx->dominfo.paused (the controller's pause, not the guest's suspension), then
+        ERANGE."""
         dst = src.copy()
         if level == 4:
             dst[XEN_FIRST_L4:XEN_LAST_L4 + 1] = 0
@@ -245,6 +276,7 @@ class Migration:
         self._populate([int(pfns[i]) for i in with_data
                         if self.dst.p2m[pfns[i]] < 0], stats)
         self.pfn_types[pfns] = types
+        self.data_round[pfns[with_data]] = stats.round
         for i in with_data:
             pfn, info, page = int(pfns[i]), int(types[i]), pages[i]
             level = pfinfo_level(info)
@@ -321,3 +353,4 @@ def destroy_domain(dom: Domain, fn: str) -> None:
         dom.set_p2m_many(backed, np.full(len(backed), -1), fn)
     dom.set_flag("log_dirty", False, fn)
     dom.set_flag("paused", False, fn)
+    dom.set_flag("suspended", False, fn)

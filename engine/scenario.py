@@ -101,11 +101,16 @@ Phase = Literal["all", "begin", "round", "suspend", "restore"]
 class Migrate(Model):
     phase: Phase = "all"
     rounds: Annotated[int, Field(ge=1, le=1000)] | None = None
+    # How the tool stack stops the guest for the final pass (default xl): see
+    # Migration.suspend().
+    toolstack: Literal["xl", "pause"] | None = None
 
     @model_validator(mode="after")
     def _rounds_with_all(self) -> Migrate:
         if self.rounds is not None and self.phase != "all":
             raise ValueError("rounds goes with phase all")
+        if self.toolstack is not None and self.phase not in ("all", "begin"):
+            raise ValueError("toolstack goes with phase all or begin")
         return self
 
 
@@ -140,6 +145,7 @@ class Check(Model):
     migration: Literal["ok", "failed", "not_started", "in_progress"] | None = None
     deferred: list[Int] | None = None
     normalised: list[Int] | None = None
+    lost: list[Int] | None = None
     audit: Literal["ok"] | None = None
     guest_on: HostName | None = None
 
@@ -178,12 +184,14 @@ class Step(Model):
     @model_validator(mode="before")
     @classmethod
     def _migrate_shorthand(cls, data: Any) -> Any:
-        """`migrate: all` is `{phase: all}`; `rounds: N` may also stand beside it."""
+        """`migrate: all` is `{phase: all}`; `rounds: N` and `toolstack: xl|pause` may
+        also stand beside it."""
         if isinstance(data, dict) and isinstance(data.get("migrate"), str):
             data = {**data, "migrate": {"phase": data["migrate"]}}
-        if isinstance(data, dict) and "rounds" in data and isinstance(data.get("migrate"), dict):
-            data = dict(data)
-            data["migrate"] = {**data["migrate"], "rounds": data.pop("rounds")}
+        for key in ("rounds", "toolstack"):
+            if isinstance(data, dict) and key in data and isinstance(data.get("migrate"), dict):
+                data = dict(data)
+                data["migrate"] = {**data["migrate"], key: data.pop(key)}
         return data
 
     @model_validator(mode="after")
@@ -350,9 +358,9 @@ def _resolve_step(step: Any, xen: str) -> Any:
     out = dict(step)
     if "expect" in out:
         out["expect"] = resolve_variants(out["expect"], xen)
-    if isinstance(out.get("check"), dict):
-        out["check"] = {k: resolve_variants(v, xen) if k not in ("frame", "pfinfo", "entry")
-                        else v for k, v in out["check"].items()}
+    if "check" in out:
+        # Any depth, the page selector too: `frame: {pfn: {unpatched: 9, patched: 1}}`.
+        out["check"] = resolve_variants(out["check"], xen)
     return out
 
 

@@ -103,6 +103,7 @@ class Session:
             "types": TYPE_NAMES,
             "guest": {"pages": w.guest.pages, "layout": self.scenario.guest.layout,
                       "host": w.guest_host, "paused": w.guest.paused,
+                      "suspended": w.guest.suspended,
                       "p2m": w.guest.p2m.tolist()},
             "hosts": {name: host_snapshot(w, name) for name in HOSTS},
             "migration": migration_snapshot(w),
@@ -225,8 +226,23 @@ def migration_snapshot(w: World) -> dict[str, Any]:
     m = w.migration
     if m is None:
         return {"state": "not_started", "phase": None, "rounds": [], "deferred": [],
-                "normalised": [], "error": None}
+                "normalised": [], "lost": [], "lost_detail": [], "error": None,
+                "toolstack": None}
     return {"state": m.state, "phase": m.phase, "src": m.src.host.name,
             "dst": m.dst.host.name, "rounds": [r.as_dict() for r in m.rounds],
             "deferred": np.flatnonzero(m.ever_deferred).tolist(),
-            "normalised": np.flatnonzero(m.last_normalised).tolist(), "error": m.error}
+            "normalised": np.flatnonzero(m.last_normalised).tolist(),
+            "lost": np.flatnonzero(m.lost).tolist(), "lost_detail": lost_detail(m),
+            "error": m.error, "toolstack": m.toolstack}
+
+
+def lost_detail(m: Any) -> list[dict[str, Any]]:
+    """Each lost PFN and what the destination holds for it: the copy of an earlier round
+    (`kept_round`), an empty frame populated while localising a table that names it, or no
+    frame at all (`mfn` null)."""
+    out = []
+    for pfn in np.flatnonzero(m.lost).tolist():
+        mfn = int(m.dst.p2m[pfn])
+        kept = int(m.data_round[pfn])
+        out.append({"pfn": pfn, "kept_round": kept or None, "mfn": mfn if mfn >= 0 else None})
+    return out

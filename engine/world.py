@@ -84,8 +84,9 @@ class World:
         return dom.pfn_to_mfn(ref.pfn) if ref.pfn is not None else int(ref.mfn)
 
     @property
-    def paused(self) -> bool:
-        return self.guest.paused
+    def stopped(self) -> bool:
+        """The guest is not running: suspended (and maybe paused) for a migration."""
+        return self.guest.suspended or self.guest.paused
 
     # -- the transition ------------------------------------------------------------------
     def execute(self, step: Step) -> Outcome:
@@ -102,7 +103,7 @@ class World:
 
     def _dispatch(self, step: Step) -> Outcome:
         op = step.op
-        if op in ("mmu_update", "mmuext", "write", "memory") and self.paused:
+        if op in ("mmu_update", "mmuext", "write", "memory") and self.stopped:
             raise InvalidInput(op, "the guest is paused for migration; it makes no "
                                "hypercalls until the migration completes or fails")
         if op == "note":
@@ -110,7 +111,8 @@ class World:
         if op == "check":
             return Outcome(0, "check", evaluate(self, step.check))
         if op == "migrate":
-            return self._migrate(step.migrate.phase, step.migrate.rounds or 2)
+            body = step.migrate
+            return self._migrate(body.phase, body.rounds or 2, body.toolstack or "xl")
         mm = MM(self.guest)
         rc = getattr(self, "_" + op)(mm, step.body)
         return Outcome(rc, "ok" if rc == 0 else "error")
@@ -140,7 +142,7 @@ class World:
         return guest_remove_page(mm, self.resolve(body))
 
     # -- migration -----------------------------------------------------------------------------
-    def _migrate(self, phase: str, rounds: int) -> Outcome:
+    def _migrate(self, phase: str, rounds: int, toolstack: str) -> Outcome:
         m = self.migration
         in_progress = m is not None and m.state == "in_progress"
         if phase in ("all", "begin") and in_progress:
@@ -151,17 +153,17 @@ class World:
                     return Outcome(-int(Errno.EINVAL), "failed",
                                    message=f"the migration already failed: {m.error}")
                 raise InvalidInput("migrate.phase", f"{phase}: no migration in progress")
-            if phase == "round" and self.paused:
+            if phase == "round" and self.stopped:
                 raise InvalidInput("migrate.phase", "round: the guest is already suspended")
-            if phase == "suspend" and self.paused:
+            if phase == "suspend" and self.stopped:
                 raise InvalidInput("migrate.phase", "suspend: the guest is already suspended")
-            if phase == "restore" and not self.paused:
+            if phase == "restore" and not self.stopped:
                 raise InvalidInput("migrate.phase", "restore: suspend the guest first")
         phases = (["begin"] + ["round"] * (rounds - 1) + ["suspend", "restore"]
                   if phase == "all" else [phase])
         try:
             for ph in phases:
-                self._run_phase(ph)
+                self._run_phase(ph, toolstack)
         except MigrationFailed as failure:
             self._abort(failure)
             self._note_stats()
@@ -176,16 +178,17 @@ class World:
         self.journal.note(kind="migration", event="stats", state=m.state,
                           rounds=[r.as_dict() for r in m.rounds])
 
-    def _run_phase(self, phase: str) -> None:
+    def _run_phase(self, phase: str, toolstack: str) -> None:
         if phase == "begin":
             other = "destination" if self.guest_host == "source" else "source"
             dst = Domain(self.hosts[other], self.guest.pages, self.journal)
-            self.migration = Migration(self.guest, dst, self.patched, self.journal)
+            self.migration = Migration(self.guest, dst, self.patched, self.journal,
+                                       toolstack=toolstack)
         m = self.migration
         assert m is not None
         m.phase = phase
         self.journal.note(kind="migration", event="phase", phase=phase,
-                          src=m.src.host.name, dst=m.dst.host.name)
+                          src=m.src.host.name, dst=m.dst.host.name, toolstack=m.toolstack)
         if phase == "begin":
             m.begin()
         elif phase == "round":
@@ -216,6 +219,7 @@ class World:
         self._destroy(m.dst, "domain_kill (destination)")
         m.src.set_flag("log_dirty", False, "migration aborted")
         m.src.set_flag("paused", False, "migration aborted: resume on the source")
+        m.src.set_flag("suspended", False, "migration aborted: xc_domain_resume")
         m.src.clean_dirty("migration aborted")
 
     def _destroy(self, dom: Domain, fn: str) -> None:

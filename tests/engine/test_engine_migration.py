@@ -84,7 +84,7 @@ def test_deferred_pfn_waits_for_the_final_round(make):
     g.ok({"mmuext": {"cmd": "unpin", "pfn": 20}})
     g.ok({"mmu_update": {"pfn": 3, "index": 30, "entry": 0}})
     g.ok({"memory": {"cmd": "decrease_reservation", "pfn": 30}})
-    event = g.ok({"migrate": "begin"})
+    event = g.ok({"migrate": {"phase": "begin", "toolstack": "pause"}})
     (batch,) = _batches(event)
     assert batch["actions"][21] == "deferred"  # the L1 still names the freed frame
     assert batch["actions"][30] == "deferred"  # ballooned
@@ -93,6 +93,7 @@ def test_deferred_pfn_waits_for_the_final_round(make):
     event = g.apply({"migrate": "suspend"})
     assert event["result"] == "failed" and event["errno"] == "ERANGE"
     assert g.w.guest_host == "source" and not g.w.guest.paused and not g.w.guest.log_dirty
+    assert not g.w.guest.suspended
 
 
 def test_dirty_pages_are_resent_in_the_next_round(g):
@@ -127,7 +128,7 @@ def test_round_statistics(make):
     assert [s["phase"] for s in stats] == ["begin", "round", "suspend", "restore"]
     assert stats[0] | {"round": 1} == {"round": 1, "phase": "begin", "sent": 64, "xtab": 0,
                                          "normalised": 4, "deferred": 0, "localised": 4,
-                                         "populated": 64, "pinned": 0}
+                                         "populated": 64, "pinned": 0, "lost": 0}
     assert stats[3]["pinned"] == 1
 
 
