@@ -47,6 +47,9 @@ def allocate_guest(host: Host, dom: Domain) -> np.ndarray:
     host.count[mfns] = 1
     host.m2p[mfns] = np.arange(dom.pages)
     dom.p2m[:] = mfns
+    if len(mfns):
+        # Every frame before the last one taken is in use: the allocator starts after it.
+        host._alloc_cursor = max(host._alloc_cursor, int(host.alloc_pos[mfns[-1]]) + 1)
     return mfns
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .packing import unpack
+
 
 def _short(body: Any) -> str:
     return json.dumps(body, separators=(", ", ": "))
@@ -18,8 +20,8 @@ def _sent(event: dict[str, Any]) -> dict[tuple[int, int], tuple[str, str, int]]:
     out = {}
     for d in event["deltas"]:
         if d.get("kind") == "migration" and d.get("event") == "batch":
-            for pfn, mfn, t, a in zip(d["pfns"], d["mfns"], d["types"], d["actions"],
-                                      strict=True):
+            for pfn, mfn, t, a in zip(unpack(d["pfns"]), unpack(d["mfns"]),
+                                      unpack(d["types"]), unpack(d["actions"]), strict=True):
                 out[(d["round"], pfn)] = (t, a, mfn)
     return out
 

@@ -57,16 +57,16 @@ class Domain:
                           "new": mfn, "fn": fn}, undo)
 
     def set_p2m_many(self, pfns: np.ndarray, mfns: np.ndarray, fn: str) -> None:
-        pfns = np.asarray(pfns, np.int64)
-        old = self.p2m[pfns].copy()
-        self.p2m[pfns] = mfns
+        pfns = np.array(pfns, np.int64)
+        old = self.p2m[pfns]
+        new = np.array(mfns, np.int64)
+        self.p2m[pfns] = new
 
         def undo() -> None:
             self.p2m[pfns] = old
 
-        self.journal.add({"kind": "p2m_many", "host": self.host.name, "pfns": pfns.tolist(),
-                          "old": old.tolist(), "new": np.asarray(mfns).tolist(), "fn": fn},
-                         undo)
+        self.journal.add({"kind": "p2m_many", "host": self.host.name, "pfns": pfns,
+                          "old": old, "new": new, "fn": fn}, undo)
 
     def set_cr3(self, mfn: int | None, fn: str) -> None:
         old = self.cr3
@@ -112,5 +112,5 @@ class Domain:
                 self.dirty[pfns] = True
 
             self.journal.add({"kind": "dirty_clean", "host": self.host.name,
-                              "pfns": pfns.tolist(), "fn": fn}, undo)
+                              "pfns": pfns, "fn": fn}, undo)
         return pfns.tolist()

@@ -47,13 +47,15 @@ class Host:
             self.owner[first:last + 1] = idx
             self.count[first:last + 1] = 1
             self.allocated[first:last + 1] = True
-        free = [m for m in range(frames) if self.owner[m] == OWNER_FREE]
+        free = np.flatnonzero(self.owner == OWNER_FREE)
         if alloc == "descending":
-            free.reverse()
+            free = free[::-1].copy()
         elif isinstance(alloc, int):
-            random.Random(alloc).shuffle(free)
+            shuffled = free.tolist()
+            random.Random(alloc).shuffle(shuffled)  # the order scenarios were written for
+            free = np.array(shuffled, np.int64)
         # The allocator hands out the first free frame in this order (see alloc_frames()).
-        self.alloc_order = np.array(free, np.int64)
+        self.alloc_order = free.astype(np.int64)
         self.alloc_pos = np.full(frames, -1, np.int64)
         self.alloc_pos[self.alloc_order] = np.arange(len(free))
         self._alloc_cursor = 0
@@ -109,50 +111,59 @@ class Host:
 
     def set_many(self, mfns: np.ndarray, field: str, value: Any, fn: str) -> None:
         """One delta for many frames (a migration batch, a domain's destruction)."""
-        arr: np.ndarray = getattr(self, field)
+        arr: np.ndarray = self.__dict__[field]
         mfns = np.asarray(mfns, np.int64)
         old = arr[mfns]
         changed = old != value
-        if not changed.any():
+        if not changed.all():
+            mfns, old = mfns[changed], old[changed]
+        if not len(mfns):
             return
-        mfns, old = mfns[changed], old[changed]
         arr[mfns] = value
 
         def undo() -> None:
             arr[mfns] = old
 
-        self.journal.add({"kind": "frames", "host": self.name, "mfns": mfns.tolist(),
-                          "field": field, "old": [self._show(field, v) for v in old.tolist()],
+        self.journal.add({"kind": "frames", "host": self.name, "mfns": mfns, "field": field,
+                          "old": self._show_many(field, old),
                           "new": self._show(field, np.asarray(value).item()), "fn": fn}, undo)
 
     def add_many(self, mfns: np.ndarray, field: str, by: int, fn: str) -> None:
         """Add `by` once per occurrence of each MFN in `mfns` (duplicates add up): the
-        references of a whole table taken at once. `new` is a list here."""
+        references of a whole table taken at once. `new` is an array here."""
         arr: np.ndarray = self.__dict__[field]
-        uniq, times = np.unique(np.asarray(mfns, np.int64), return_counts=True)
-        if not len(uniq):
+        mfns = np.asarray(mfns, np.int64)
+        if not len(mfns):
             return
-        old = arr[uniq].copy()
-        arr[uniq] = old + times * by
+        uniq, times = np.unique(mfns, return_counts=True)
+        old = arr[uniq]
+        new = old + times * by
+        arr[uniq] = new
 
         def undo() -> None:
             arr[uniq] = old
 
-        self.journal.add({"kind": "frames", "host": self.name, "mfns": uniq.tolist(),
-                          "field": field, "old": old.tolist(),
-                          "new": (old + times * by).tolist(), "fn": fn}, undo)
+        self.journal.add({"kind": "frames", "host": self.name, "mfns": uniq,
+                          "field": field, "old": old, "new": new, "fn": fn}, undo)
 
     def set_m2p_many(self, mfns: np.ndarray, pfns: np.ndarray, fn: str) -> None:
-        mfns = np.asarray(mfns, np.int64)
-        old = self.m2p[mfns].copy()
-        self.m2p[mfns] = pfns
+        mfns = np.array(mfns, np.int64)
+        old = self.m2p[mfns]
+        new = np.array(pfns, np.int64)
+        self.m2p[mfns] = new
 
         def undo() -> None:
             self.m2p[mfns] = old
 
-        self.journal.add({"kind": "m2p_many", "host": self.name, "mfns": mfns.tolist(),
-                          "old": old.tolist(), "new": np.asarray(pfns).tolist(), "fn": fn},
-                         undo)
+        self.journal.add({"kind": "m2p_many", "host": self.name, "mfns": mfns,
+                          "old": old, "new": new, "fn": fn}, undo)
+
+    def _show_many(self, field: str, values: np.ndarray) -> np.ndarray:
+        if field == "type":
+            return np.asarray(TYPE_NAMES)[values]
+        if field == "owner":
+            return np.asarray(self.owners)[values]
+        return values
 
     def _show(self, field: str, value: Any) -> Any:
         if field == "type":
@@ -214,19 +225,29 @@ class Host:
     # -- the allocator -------------------------------------------------------------------
     def alloc_frames(self, n: int) -> list[int] | None:
         """The first `n` free frames in allocation order (alloc_domheap_pages()), or None
-        if there are fewer. The caller assigns all of them."""
+        if there are fewer. The caller assigns all of them. Every frame before the cursor
+        is in use, so the search starts there and looks at growing slices with numpy."""
         order, owner = self.alloc_order, self.owner
         i = self._alloc_cursor
-        out: list[int] = []
-        while len(out) < n and i < len(order):
-            mfn = int(order[i])
-            if owner[mfn] == OWNER_FREE:
-                out.append(mfn)
-            i += 1
-        if len(out) < n:
+        found: list[np.ndarray] = []
+        need = n
+        size = max(64, 2 * n)
+        while need > 0 and i < len(order):
+            chunk = order[i:i + size]
+            free = np.flatnonzero(owner[chunk] == OWNER_FREE)
+            if len(free) >= need:
+                found.append(chunk[free[:need]])
+                i += int(free[need - 1]) + 1
+                need = 0
+                break
+            found.append(chunk[free])
+            need -= len(free)
+            i += len(chunk)
+            size *= 2
+        if need > 0:
             return None
         self._set_cursor(i)  # every frame before i is now in use
-        return out
+        return np.concatenate(found).tolist() if found else []
 
     def _set_cursor(self, i: int) -> None:
         old = self._alloc_cursor
@@ -238,6 +259,23 @@ class Host:
         pos = int(self.alloc_pos[mfn])
         if 0 <= pos < self._alloc_cursor:
             self._set_cursor(pos)
+
+    def note_freed_many(self, mfns: np.ndarray) -> None:
+        pos = self.alloc_pos[mfns]
+        pos = pos[pos >= 0]
+        if len(pos) and int(pos.min()) < self._alloc_cursor:
+            self._set_cursor(int(pos.min()))
+
+    def clear_contents_many(self, mfns: np.ndarray, fn: str) -> None:
+        """Scrub every page among `mfns` that has contents (one `page` delta each, which
+        the journal merges)."""
+        if not self.contents:
+            return
+        chosen = np.zeros(self.frames, np.bool_)
+        chosen[np.asarray(mfns, np.int64)] = True
+        held = np.fromiter(self.contents.keys(), np.int64, len(self.contents))
+        for mfn in np.sort(held[chosen[held]]).tolist():
+            self.replace_contents(mfn, None, fn)
 
     def assign(self, mfns: list[int] | np.ndarray, fn: str) -> None:
         """assign_pages(): free frames become the guest's, PGC_allocated | 1, type 0."""

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compact import compact
+
 
 @dataclass
 class Journal:
@@ -36,6 +38,7 @@ class Journal:
         self.deltas.clear()
 
     def commit(self) -> list[dict[str, Any]]:
+        """The step's deltas, merged and packed (engine/compact.py), JSON-native."""
         self._undo.clear()
         out, self.deltas = self.deltas, []
-        return out
+        return compact(out)

@@ -342,10 +342,8 @@ def destroy_domain(dom: Domain, fn: str) -> None:
                         ("type", PGT.none), ("nr_validated_ptes", 0),
                         ("linear_pt_count", 0), ("owner", OWNER_FREE)):
         host.set_many(mfns, name, value, fn)
-    for mfn in mfns.tolist():
-        if mfn in host.contents:
-            host.replace_contents(mfn, None, fn)
-        host.note_freed(mfn)
+    host.clear_contents_many(mfns, fn)
+    host.note_freed_many(mfns)
     if dom.cr3 is not None:
         dom.set_cr3(None, fn)
     backed = np.flatnonzero(dom.p2m >= 0)

@@ -12,6 +12,7 @@ from typing import Any
 
 from .divergence import divergences
 from .errors import InvalidInput
+from .packing import unpack
 from .scenario import XEN_VARIANTS, load_file, validate
 from .session import Session
 
@@ -118,11 +119,19 @@ def format_delta(delta: dict[str, Any]) -> str:
                 f"{delta['new']}  [{fn}]")
     if kind == "migration" and delta.get("event") == "batch":
         counts: dict[str, int] = {}
-        for action in delta["actions"]:
+        for action in unpack(delta["actions"]):
             counts[action] = counts.get(action, 0) + 1
         detail = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
-        return f"migration round {delta['round']} ({delta['phase']}) batch of " \
-               f"{len(delta['pfns'])}: {detail}  [{fn}]"
+        n = delta.get("batches", 1)
+        return f"migration round {delta['round']} ({delta['phase']}) " \
+               f"{'batch' if n == 1 else f'{n} batches'} of {sum(counts.values())}: " \
+               f"{detail}  [{fn}]"
+    if kind in ("frames", "pages", "m2p_many", "p2m_many", "dirty_many", "dirty_clean"):
+        cells = unpack(delta["pfns"] if "pfns" in delta else delta["mfns"])
+        what = f" {delta['field']}" if "field" in delta else ""
+        new = f" -> {delta['new']}" if kind == "frames" and not isinstance(
+            delta["new"], dict | list) else ""
+        return f"{kind} {delta['host']}: {len(cells)} slots{what}{new}  [{fn}]"
     rest = {k: v for k, v in delta.items() if k not in ("kind", "fn")}
     text = json.dumps(rest, separators=(",", ":"))
     if len(text) > 200:

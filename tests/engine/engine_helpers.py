@@ -16,6 +16,7 @@ import pytest
 
 from engine.constants import TYPE_NAMES, Errno
 from engine.errors import InvalidInput
+from engine.packing import unpack
 from engine.session import Session
 
 DOM0_MFN = 10  # owned by dom0 on the source (reserved 0..255)
@@ -188,7 +189,9 @@ def reverse(post: dict[str, Any], deltas: list[dict[str, Any]]) -> dict[str, Any
             h[d["field"]][d["mfn"]] = unshow(d["field"], d["old"], h["owners"])
         elif kind == "frames":
             h = st[d["host"]]
-            for m, old in zip(d["mfns"], d["old"], strict=True):
+            mfns = unpack(d["mfns"])
+            assert len(set(mfns)) == len(mfns), f"a frame twice in one delta: {d}"
+            for m, old in zip(mfns, unpack(d["old"]), strict=True):
                 h[d["field"]][m] = unshow(d["field"], old, h["owners"])
         elif kind == "entry":
             pages = st[d["host"]]["contents"]
@@ -197,15 +200,17 @@ def reverse(post: dict[str, Any], deltas: list[dict[str, Any]]) -> dict[str, Any
         elif kind == "m2p":
             st[d["host"]]["m2p"][d["mfn"]] = d["old"]
         elif kind == "m2p_many":
-            st[d["host"]]["m2p"][d["mfns"]] = d["old"]
+            st[d["host"]]["m2p"][unpack(d["mfns"])] = unpack(d["old"])
         elif kind == "p2m":
             st["guest"]["p2m"][d["pfn"]] = d["old"]
         elif kind == "p2m_many":
-            st["guest"]["p2m"][d["pfns"]] = d["old"]
+            st["guest"]["p2m"][unpack(d["pfns"])] = unpack(d["old"])
         elif kind == "cr3":
             st["guest"]["cr3"] = d["old"]
         elif kind == "dirty":
             st["guest"]["dirty"][d["pfn"]] = False
+        elif kind == "dirty_many":
+            st["guest"]["dirty"][unpack(d["pfns"])] = False
         elif kind == "domain":
             st["guest"][d["field"]] = d["old"]
     return st
@@ -213,7 +218,9 @@ def reverse(post: dict[str, Any], deltas: list[dict[str, Any]]) -> dict[str, Any
 
 def has_scrub(deltas: list[dict[str, Any]]) -> set[tuple[str, int]]:
     """(host, mfn) of whole-page deltas, which carry no old contents."""
-    return {(d["host"], d["mfn"]) for d in deltas if d["kind"] == "page"}
+    out = {(d["host"], d["mfn"]) for d in deltas if d["kind"] == "page"}
+    return out | {(d["host"], m) for d in deltas if d["kind"] == "pages"
+                  for m in unpack(d["mfns"])}
 
 
 def assert_time_travel(pre: dict[str, Any], post: dict[str, Any],
@@ -240,7 +247,7 @@ def assert_time_travel(pre: dict[str, Any], post: dict[str, Any],
 
 
 STATE_KINDS = {"frame", "frames", "entry", "m2p", "m2p_many", "p2m", "p2m_many", "cr3",
-               "dirty", "dirty_clean", "domain", "page"}
+               "dirty", "dirty_many", "dirty_clean", "domain", "page", "pages"}
 
 
 def assert_deltas_name_functions(deltas: list[dict[str, Any]]) -> None:

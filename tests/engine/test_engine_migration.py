@@ -3,6 +3,8 @@ xg_sr_save_x86_pv.c, xg_sr_restore_x86_pv.c, Xen 4.15)."""
 
 from __future__ import annotations
 
+from engine.packing import unpack
+
 
 def test_restore_rebuilds_the_tree_pins_and_base_pointer(make):
     """x86_pv_stream_complete(): update_vcpu_context() takes the base pointer's
@@ -24,8 +26,18 @@ def test_restore_rebuilds_the_tree_pins_and_base_pointer(make):
 
 
 def _batches(event):
-    return [d for d in event["deltas"] if d.get("kind") == "migration"
-            and d.get("event") == "batch"]
+    """The PAGE_DATA records of a migrate step, split out of each round's batch note."""
+    out = []
+    for d in event["deltas"]:
+        if d.get("kind") == "migration" and d.get("event") == "batch":
+            arrays = {k: unpack(d[k]) for k in ("pfns", "mfns", "types", "actions")}
+            start = 0
+            for n in unpack(d["sizes"]):
+                out.append({"round": d["round"], **{k: v[start:start + n]
+                                                    for k, v in arrays.items()}})
+                start += n
+            assert start == len(arrays["pfns"]) and d["batches"] == len(unpack(d["sizes"]))
+    return out
 
 
 def test_round_one_sends_every_pfn_in_batches_of_1024(make):

@@ -1,0 +1,194 @@
+"""Compact deltas (docs/deltas.md): the deltas a step recorded, merged into one delta per
+kind, host, field and Xen function wherever that is provably the same change, with their
+arrays packed.
+
+A delta joins the open delta of its key only if none of the slots it writes was written
+by that merged delta already, or by any delta placed after it; otherwise it opens a new
+one. So along every slot (a frame's field, an M2P or P2M entry, a page, a dirty bit) the
+writes keep their order, and no slot appears twice in one merged delta: applying the
+merged list forward, or backward from `old`, gives exactly what the recorded list gives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .packing import pack
+
+# kind -> (plural kind, slot column, cell field(s)); a delta without an entry is kept as is.
+_SINGLE = {"frame": ("frames", "mfn"), "m2p": ("m2p_many", "mfn"), "p2m": ("p2m_many", "pfn"),
+           "page": ("pages", "mfn"), "dirty": ("dirty_many", "pfn")}
+_PLURAL_CELLS = {"frames": "mfns", "m2p_many": "mfns", "p2m_many": "pfns", "pages": "mfns",
+                 "dirty_many": "pfns", "dirty_clean": "pfns"}
+# Arrays a merged delta concatenates: plural field <- singular field.
+_ARRAYS = {"frames": {"mfns": "mfn", "old": "old", "new": "new"},
+           "m2p_many": {"mfns": "mfn", "old": "old", "new": "new"},
+           "p2m_many": {"pfns": "pfn", "old": "old", "new": "new"},
+           "pages": {"mfns": "mfn", "present": "present"},
+           "dirty_many": {"pfns": "pfn", "mfns": "mfn"},
+           "dirty_clean": {"pfns": "pfns"}}
+# Narration merged per round: event -> arrays (plural <- singular).
+_NOTES = {"batch": {"pfns": "pfns", "mfns": "mfns", "types": "types", "actions": "actions"},
+          "localise": {"pfns": "pfn", "mfns": "mfn", "levels": "level"}}
+
+
+def _column(d: dict[str, Any], kind: str) -> str:
+    if kind in ("frames",):
+        return f"{d['host']}/{d['field']}"
+    if kind in ("pages", "entry"):
+        return f"{d['host']}/contents"
+    if kind in ("dirty_many", "dirty_clean"):
+        return f"{d['host']}/dirty"
+    return f"{d['host']}/{kind.split('_')[0]}"
+
+
+class _Tracker:
+    """The position of the last delta that wrote each slot of one column: the first
+    write is kept as it is, an array is made only when a column is written again."""
+
+    def __init__(self, cells: np.ndarray, pos: int) -> None:
+        self.first: tuple[np.ndarray, int] | None = (cells, pos)
+        self.last = np.zeros(0, np.int32)
+
+    def _grow(self, size: int) -> None:
+        if size > len(self.last):
+            grown = np.full(max(size, len(self.last) * 2), -1, np.int32)
+            grown[:len(self.last)] = self.last
+            self.last = grown
+
+    def _settle(self) -> None:
+        if self.first is not None:
+            cells, pos = self.first
+            self.first = None
+            if len(cells):
+                self._grow(int(cells.max()) + 1)
+                self.last[cells] = pos
+
+    def newest(self, cells: np.ndarray) -> int:
+        self._settle()
+        if not len(cells):
+            return -1
+        self._grow(int(cells.max()) + 1)
+        return int(self.last[cells].max())
+
+    def mark(self, cells: np.ndarray, pos: int) -> None:
+        if len(cells):
+            self.last[cells] = pos
+
+
+class _Group:
+    def __init__(self, pos: int, first: dict[str, Any], plural: str | None) -> None:
+        self.pos = pos
+        self.members = [first]
+        self.plural = plural
+
+
+def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: list[_Group] = []
+    open_: dict[tuple[Any, ...], _Group] = {}
+    trackers: dict[str, _Tracker] = {}
+    epoch = 0
+    for d in deltas:
+        kind = d["kind"]
+        if kind == "migration":
+            event = d.get("event")
+            if event == "phase":
+                epoch += 1
+            if event in _NOTES:
+                key = ("note", event, epoch, d.get("round"))
+                g = open_.get(key)
+                if g is None:
+                    g = open_[key] = _Group(len(groups), d, event)
+                    groups.append(g)
+                else:
+                    g.members.append(d)
+                continue
+            groups.append(_Group(len(groups), d, None))
+            continue
+        plural = _SINGLE[kind][0] if kind in _SINGLE else kind
+        if plural not in _ARRAYS and kind != "entry":
+            groups.append(_Group(len(groups), d, None))  # cr3, domain: never merged
+            continue
+        if kind in _SINGLE:
+            cells = np.array([d[_SINGLE[kind][1]]], np.int64)
+        elif kind == "entry":
+            cells = np.array([d["mfn"]], np.int64)
+        else:
+            cells = np.asarray(d[_PLURAL_CELLS[kind]], np.int64)
+        col = _column(d, plural)
+        tracker = trackers.get(col)
+        key = (plural, d["host"], d.get("field"), d.get("fn"))
+        g = open_.get(key) if kind != "entry" else None
+        if tracker is None:
+            newest = -1
+        else:
+            newest = tracker.newest(cells)
+        if g is not None and newest < g.pos:
+            g.members.append(d)
+        else:
+            g = _Group(len(groups), d, plural if kind != "entry" else None)
+            groups.append(g)
+            if kind != "entry":
+                open_[key] = g
+        if tracker is None:
+            trackers[col] = _Tracker(cells, g.pos)
+        else:
+            tracker.mark(cells, g.pos)
+    return [_emit(g) for g in groups]
+
+
+def _emit(g: _Group) -> dict[str, Any]:
+    first = g.members[0]
+    if g.plural is None:
+        return first
+    if g.plural in _NOTES:
+        return _emit_note(g)
+    if len(g.members) == 1 and first["kind"] in _SINGLE:
+        return first
+    out = {k: v for k, v in first.items() if k not in _ARRAYS[g.plural]
+           and k not in _ARRAYS[g.plural].values()}
+    out["kind"] = g.plural
+    for name, single in _ARRAYS[g.plural].items():
+        if name == "new" and g.plural == "frames":
+            out["new"] = _frames_new(g.members)
+            continue
+        parts = [np.atleast_1d(np.asarray(m[name])) if m["kind"] == g.plural
+                 else np.asarray([m[single]]) for m in g.members]
+        out[name] = pack(np.concatenate(parts))
+    out["fn"] = first.get("fn")
+    return out
+
+
+def _emit_note(g: _Group) -> dict[str, Any]:
+    first = g.members[0]
+    fields = _NOTES[g.plural]
+    out = {k: v for k, v in first.items() if k not in fields and k not in fields.values()}
+    for name, single in fields.items():
+        parts = [np.atleast_1d(np.asarray(m[single])) for m in g.members]
+        out[name] = pack(np.concatenate(parts))
+    if g.plural == "batch":  # one PAGE_DATA record per member
+        out["batches"] = len(g.members)
+        out["sizes"] = pack(np.array([len(m["pfns"]) for m in g.members], np.int64))
+    return out
+
+
+def _frames_new(members: list[dict[str, Any]]) -> Any:
+    """One value when every member set the same one, else one value per frame."""
+    if all(m["kind"] == "frames" and np.ndim(m["new"]) == 0 for m in members) and len(
+            {_scalar(m["new"]) for m in members}) == 1:
+        return _scalar(members[0]["new"])
+    parts = []
+    for m in members:
+        if m["kind"] == "frame":
+            parts.append(np.asarray([m["new"]]))
+        elif np.ndim(m["new"]) == 0:
+            parts.append(np.full(len(m["mfns"]), m["new"]))
+        else:
+            parts.append(np.asarray(m["new"]))
+    return pack(np.concatenate(parts))
+
+
+def _scalar(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
