@@ -3,7 +3,7 @@
 // as of the last frame played, rings the cells the current frame changes, and the ticker
 // says what changed; migration batches fly from source cells to destination cells.
 // Skipping (or clicking the grid) shows the true state at once.
-import { deltaText } from "./deltas.js";
+import { deltaText, unpack } from "./deltas.js";
 import { describeStep } from "./steps.js";
 
 const SPEEDS = [0, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 10, 20];   // animation frames per second
@@ -16,12 +16,16 @@ function cellsOf(d, store) {
   switch (d.kind) {
     case "frame": case "entry": case "page": case "m2p": case "dirty":
       return [{ host: d.host, mfn: d.mfn }];
-    case "frames": case "m2p_many": return many(d.host, d.mfns);
+    case "frames": case "m2p_many": case "pages": return many(d.host, unpack(d.mfns));
     case "p2m": return [{ host: d.host, mfn: d.new >= 0 ? d.new : d.old }];
-    case "p2m_many": return many(d.host, d.new.map((m, i) => (m >= 0 ? m : d.old[i])));
+    case "p2m_many": {
+      const old = unpack(d.old);
+      return many(d.host, unpack(d.new).map((m, i) => (m >= 0 ? m : old[i])));
+    }
     case "cr3": return [{ host: d.host, mfn: d.new ?? d.old }];
     case "migration":
-      if (d.event === "batch") return many(store.migration.src || "source", d.mfns.filter((m) => m >= 0));
+      if (d.event === "batch") return many(store.migration.src || "source", unpack(d.mfns).filter((m) => m >= 0));
+      if (d.event === "localise") return many(store.migration.dst || "destination", unpack(d.mfns));
       if (d.mfn !== undefined) return [{ host: store.migration.dst || "destination", mfn: d.mfn }];
       return [];
     default: return [];
@@ -128,10 +132,11 @@ export class Animator {
     const m = this.store.migration;
     const dstP2m = this.store.hosts[m.dst]?.p2m;
     const paths = [];
-    batch.pfns.forEach((pfn, i) => {
-      const from = batch.mfns[i] >= 0 ? this.locate(m.src, batch.mfns[i]) : null;
+    const [mfns, actions] = [unpack(batch.mfns), unpack(batch.actions)];
+    unpack(batch.pfns).slice(0, MAX_CELLS).forEach((pfn, i) => {
+      const from = mfns[i] >= 0 ? this.locate(m.src, mfns[i]) : null;
       const to = dstP2m && dstP2m[pfn] >= 0 ? this.locate(m.dst, dstP2m[pfn]) : null;
-      if (from && to) paths.push([from, to, batch.actions[i]]);
+      if (from && to) paths.push([from, to, actions[i]]);
     });
     if (!paths.length) return;
     const rect = this.overlay.getBoundingClientRect();

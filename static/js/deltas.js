@@ -1,21 +1,132 @@
-// One line of text per delta (docs/deltas.md), for the animation ticker and the history.
+// Deltas (docs/deltas.md): packed arrays, forward and backward application on the
+// client's store, and one line of text per delta for the animation ticker and the history.
+
+// ---- packed arrays -------------------------------------------------------------------------
+// A list, {runs: [first, count, step, ...]}, {rle: [value, count, ...]} or {i32: base64}.
+export function unpack(v) {
+  if (Array.isArray(v)) return v;
+  if (v.runs) {
+    const out = [];
+    for (let i = 0; i < v.runs.length; i += 3) {
+      const [first, count, step] = [v.runs[i], v.runs[i + 1], v.runs[i + 2]];
+      for (let k = 0; k < count; k++) out.push(first + k * step);
+    }
+    return out;
+  }
+  if (v.rle) {
+    const out = [];
+    for (let i = 0; i < v.rle.length; i += 2) for (let k = 0; k < v.rle[i + 1]; k++) out.push(v.rle[i]);
+    return out;
+  }
+  if (v.i32 !== undefined) {
+    const bytes = Uint8Array.from(atob(v.i32), (c) => c.charCodeAt(0));
+    return Array.from(new Int32Array(bytes.buffer));
+  }
+  throw new Error(`not a packed array: ${JSON.stringify(v).slice(0, 80)}`);
+}
+
+// How many items a packed array holds, without expanding it.
+export function packedLength(v) {
+  if (Array.isArray(v)) return v.length;
+  let n = 0;
+  if (v.runs) for (let i = 1; i < v.runs.length; i += 3) n += v.runs[i];
+  else if (v.rle) for (let i = 1; i < v.rle.length; i += 2) n += v.rle[i];
+  else if (v.i32 !== undefined) n = (atob(v.i32).length / 4) | 0;
+  return n;
+}
+
+// `new` of a frames delta: one value for every frame, or a packed array.
+function valuesOf(v, n) {
+  return v !== null && typeof v === "object" ? unpack(v) : new Array(n).fill(v);
+}
+
+// ---- application ---------------------------------------------------------------------------
+const FLAG = { allocated: 1, validated: 2, pinned: 4, partial: 8 };
+const ARRAY_FIELDS = new Set(["owner", "count", "type", "type_count"]);
+
+export function setField(store, h, mfn, field, value) {
+  if (field in FLAG) {
+    h.flags[mfn] = value ? h.flags[mfn] | FLAG[field] : h.flags[mfn] & ~FLAG[field];
+  } else if (field === "owner") {
+    if (!h.owners.includes(value)) h.owners.push(value);
+    h.owner[mfn] = h.owners.indexOf(value);
+  } else if (field === "type") {
+    h.type[mfn] = store.types.indexOf(value);
+  } else if (ARRAY_FIELDS.has(field)) {
+    h[field][mfn] = value;
+  }
+  // nr_validated_ptes, linear_pt_count: shown by the inspector, which asks the server
+}
+
+function p2mOf(store, h) {
+  if (!h.p2m) h.p2m = new Array(store.guest.pages).fill(-1);
+  return h.p2m;
+}
+
+// Set the `which` values ("new" forward, "old" backward) of a state delta. No slot appears
+// twice in one delta, so the order within it does not matter.
+function put(store, d, which) {
+  const h = store.hosts[d.host];
+  switch (d.kind) {
+    case "frame": setField(store, h, d.mfn, d.field, d[which]); break;
+    case "frames": {
+      const mfns = unpack(d.mfns);
+      const values = which === "new" ? valuesOf(d.new, mfns.length) : unpack(d.old);
+      mfns.forEach((mfn, i) => setField(store, h, mfn, d.field, values[i]));
+      break;
+    }
+    case "m2p": h.m2p[d.mfn] = d[which]; break;
+    case "m2p_many": {
+      const values = unpack(d[which]);
+      unpack(d.mfns).forEach((mfn, i) => { h.m2p[mfn] = values[i]; });
+      break;
+    }
+    case "p2m": p2mOf(store, h)[d.pfn] = d[which]; break;
+    case "p2m_many": {
+      const p2m = p2mOf(store, h);
+      const values = unpack(d[which]);
+      unpack(d.pfns).forEach((pfn, i) => { p2m[pfn] = values[i]; });
+      break;
+    }
+    case "cr3": h.cr3 = d[which]; break;
+    case "domain":
+      if (d.field === "log_dirty") h.log_dirty = d[which];
+      if (d.field === "paused") h.paused = d[which];
+      break;
+    case "dirty": if (which === "new") h.dirty.add(d.pfn); else h.dirty.delete(d.pfn); break;
+    case "dirty_many":
+      for (const pfn of unpack(d.pfns)) if (which === "new") h.dirty.add(pfn); else h.dirty.delete(pfn);
+      break;
+    case "dirty_clean":
+      for (const pfn of unpack(d.pfns)) if (which === "new") h.dirty.delete(pfn); else h.dirty.add(pfn);
+      break;
+    default: break;  // "entry", "page(s)": contents, which the store does not hold; notes
+  }
+}
+
+// Forward: the state after the delta. Backward: the state before it, from its `old`
+// values (apply an event's deltas backward last first). Migration notes change no state.
+export function applyDelta(store, d) { put(store, d, "new"); }
+export function undoDelta(store, d) { put(store, d, "old"); }
 
 function short(v) { return v === null || v === undefined ? "none" : String(v); }
 
 export function deltaText(d) {
   switch (d.kind) {
     case "frame": return `${d.host} MFN ${d.mfn}: ${d.field} ${short(d.old)} → ${short(d.new)}`;
-    case "frames": return `${d.host}: ${d.mfns.length} frames ${d.field} → ${short(d.new)}`;
+    case "frames": return `${d.host}: ${packedLength(d.mfns)} frames ${d.field} → ${typeof d.new === "object" && d.new !== null ? "…" : short(d.new)}`;
     case "entry": return `${d.host} MFN ${d.mfn}[${d.index}]: ${d.old} → ${d.new}`;
     case "page": return `${d.host} MFN ${d.mfn}: contents ${d.present ? `written (${d.present} present entries)` : "cleared"}`;
     case "m2p": return `${d.host} M2P[${d.mfn}] ${d.old} → ${d.new}`;
-    case "m2p_many": return `${d.host}: M2P of ${d.mfns.length} frames set`;
+    case "m2p_many": return `${d.host}: M2P of ${packedLength(d.mfns)} frames set`;
     case "p2m": return `${d.host} P2M[${d.pfn}] ${d.old} → ${d.new}`;
-    case "p2m_many": return `${d.host}: P2M of ${d.pfns.length} PFNs set`;
+    case "p2m_many": return `${d.host}: P2M of ${packedLength(d.pfns)} PFNs set`;
+    case "pages": return `${d.host}: contents of ${packedLength(d.mfns)} frames replaced`;
+    case "dirty_many": return `${d.host}: ${packedLength(d.pfns)} PFNs marked dirty`;
     case "cr3": return `${d.host} base pointer MFN ${short(d.old)} → ${short(d.new)}`;
     case "domain": return `${d.host} domain ${d.field} ${d.old} → ${d.new}`;
     case "dirty": return `${d.host} PFN ${d.pfn} marked dirty`;
-    case "dirty_clean": return `${d.host}: dirty bitmap read and cleared (${d.pfns.length} PFNs)`;
+    case "dirty_clean": return `${d.host}: dirty bitmap read and cleared (${packedLength(d.pfns)} PFNs)`;
     case "migration": return migrationText(d);
     default: return d.kind;
   }
@@ -24,8 +135,12 @@ export function deltaText(d) {
 function migrationText(d) {
   switch (d.event) {
     case "phase": return `migration: ${d.phase} (${d.src} → ${d.dst})`;
-    case "batch": return `batch of ${d.pfns.length} PFNs sent (round ${d.round})`;
-    case "localise": return `PFN ${d.pfn} localised as L${d.level} into MFN ${d.mfn}`;
+    case "batch": return `${d.batches > 1 ? `${d.batches} batches` : "batch"} of ${packedLength(d.pfns)} PFNs sent (round ${d.round})`;
+    case "localise": {
+      const n = packedLength(d.pfns);
+      return n === 1 ? `PFN ${unpack(d.pfns)[0]} localised as L${unpack(d.levels)[0]} into MFN ${unpack(d.mfns)[0]}`
+        : `${n} page tables localised`;
+    }
     case "pin": return `restore pins L${d.level} PFN ${d.pfn}: rc ${d.rc}`;
     case "defer": return `PFN ${d.pfn} deferred: ${d.why}`;
     case "vcpu": return `vCPU context: base pointer PFN ${d.cr3_pfn}`;

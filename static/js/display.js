@@ -1,18 +1,29 @@
 // What the grid shows: the store's state with the deltas the animation has not played yet
 // taken back. Every change reaches the store as a delta carrying `old`, so the value of a
 // field before the first unplayed delta that touches it is that delta's `old`.
+import { unpack } from "./deltas.js";
 
 function keysOf(d, migration) {
   switch (d.kind) {
     case "frame": return [[`${d.host}:${d.mfn}:${d.field}`, d.old]];
-    case "frames": return d.mfns.map((mfn, i) => [`${d.host}:${mfn}:${d.field}`, d.old[i]]);
+    case "frames": {
+      const old = unpack(d.old);
+      return unpack(d.mfns).map((mfn, i) => [`${d.host}:${mfn}:${d.field}`, old[i]]);
+    }
     case "m2p": return [[`${d.host}:m2p:${d.mfn}`, d.old]];
-    case "m2p_many": return d.mfns.map((mfn, i) => [`${d.host}:m2p:${mfn}`, d.old[i]]);
+    case "m2p_many": {
+      const old = unpack(d.old);
+      return unpack(d.mfns).map((mfn, i) => [`${d.host}:m2p:${mfn}`, old[i]]);
+    }
     case "p2m": return [[`${d.host}:p2m:${d.pfn}`, d.old]];
-    case "p2m_many": return d.pfns.map((pfn, i) => [`${d.host}:p2m:${pfn}`, d.old[i]]);
+    case "p2m_many": {
+      const old = unpack(d.old);
+      return unpack(d.pfns).map((pfn, i) => [`${d.host}:p2m:${pfn}`, old[i]]);
+    }
     case "cr3": return [[`${d.host}:cr3`, d.old]];
     case "dirty": return [[`${d.host}:dirty:${d.pfn}`, false]];
-    case "dirty_clean": return d.pfns.map((pfn) => [`${d.host}:dirty:${pfn}`, true]);
+    case "dirty_many": return unpack(d.pfns).map((pfn) => [`${d.host}:dirty:${pfn}`, false]);
+    case "dirty_clean": return unpack(d.pfns).map((pfn) => [`${d.host}:dirty:${pfn}`, true]);
     case "migration":
       return d.event === "resumed" ? [["guest:host", migration.src]] : [];
     default: return [];

@@ -1,4 +1,5 @@
 // The migration panel: state, the phase buttons, per-round statistics and the last batch.
+import { unpack } from "./deltas.js";
 import { el } from "./dom.js";
 
 const ROUND_COLUMNS = ["round", "phase", "sent", "normalised", "xtab", "deferred", "populated",
@@ -26,13 +27,15 @@ export function stateText(store) {
 
 function batchText(b) {
   if (!b) return "";
-  const count = (what) => b.actions.filter((a) => a === what).length;
-  const tables = b.pfns
-    .map((pfn, i) => [pfn, b.types[i], b.actions[i]])
+  const [pfns, types, actions] = [unpack(b.pfns), unpack(b.types), unpack(b.actions)];
+  const count = (what) => actions.filter((a) => a === what).length;
+  const tables = pfns
+    .map((pfn, i) => [pfn, types[i], actions[i]])
     .filter(([, type]) => type !== "NOTAB")
     .slice(0, 12)
     .map(([pfn, type, action]) => `PFN ${pfn} ${type} ${action}`);
-  return `Last batch (round ${b.round}, ${b.phase}): ${b.pfns.length} PFNs — ` +
+  const what = b.batches > 1 ? `${b.batches} batches` : "batch";
+  return `Last ${what} (round ${b.round}, ${b.phase}): ${pfns.length} PFNs — ` +
     `${count("normalised")} normalised, ${count("raw")} raw, ${count("deferred")} deferred, ` +
     `${count("xtab")} XTAB.` + (tables.length ? ` Not NOTAB: ${tables.join("; ")}.` : "");
 }

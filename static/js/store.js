@@ -1,9 +1,9 @@
 // The client's copy of one session: loaded from a snapshot, then advanced event by event
 // by applying each event's deltas (docs/engine-api.md). `seq` is the last applied event.
+import { applyDelta, unpack } from "./deltas.js";
 import { isScriptStep } from "./steps.js";
 
 const FLAG = { allocated: 1, validated: 2, pinned: 4, partial: 8 };
-const ARRAY_FIELDS = new Set(["owner", "count", "type", "type_count"]);
 
 function emptyMigration() {
   return { state: "not_started", phase: null, src: null, dst: null, rounds: [],
@@ -67,50 +67,10 @@ export class Store {
   }
 
   applyDelta(d) {
-    const h = this.hosts[d.host];
-    switch (d.kind) {
-      case "frame": this.setField(h, d.mfn, d.field, d.new); break;
-      case "frames":   // `new` is one value for every frame, or a list (a table taken in bulk)
-        d.mfns.forEach((mfn, i) => this.setField(h, mfn, d.field, Array.isArray(d.new) ? d.new[i] : d.new));
-        break;
-      case "m2p": h.m2p[d.mfn] = d.new; break;
-      case "m2p_many": d.mfns.forEach((mfn, i) => { h.m2p[mfn] = d.new[i]; }); break;
-      case "p2m": this.p2mOf(h)[d.pfn] = d.new; this.countPopulated(d.host, [d.old]); break;
-      case "p2m_many": {
-        const p2m = this.p2mOf(h);
-        d.pfns.forEach((pfn, i) => { p2m[pfn] = d.new[i]; });
-        this.countPopulated(d.host, d.old);
-        break;
-      }
-      case "cr3": h.cr3 = d.new; break;
-      case "domain":
-        if (d.field === "log_dirty") h.log_dirty = d.new;
-        if (d.field === "paused") h.paused = d.new;
-        break;
-      case "dirty": h.dirty.add(d.pfn); break;
-      case "dirty_clean": for (const pfn of d.pfns) h.dirty.delete(pfn); break;
-      case "migration": this.applyMigration(d); break;
-      default: break;  // "entry" and "page" change contents, which the store does not hold
-    }
-  }
-
-  setField(h, mfn, field, value) {
-    if (field in FLAG) {
-      h.flags[mfn] = value ? h.flags[mfn] | FLAG[field] : h.flags[mfn] & ~FLAG[field];
-    } else if (field === "owner") {
-      if (!h.owners.includes(value)) h.owners.push(value);
-      h.owner[mfn] = h.owners.indexOf(value);
-    } else if (field === "type") {
-      h.type[mfn] = this.types.indexOf(value);
-    } else if (ARRAY_FIELDS.has(field)) {
-      h[field][mfn] = value;
-    }
-    // nr_validated_ptes, linear_pt_count: shown by the inspector, which asks the server
-  }
-
-  p2mOf(h) {
-    if (!h.p2m) h.p2m = new Array(this.guest.pages).fill(-1);
-    return h.p2m;
+    if (d.kind === "migration") { this.applyMigration(d); return; }
+    applyDelta(this, d);   // static/js/deltas.js: also undoDelta() for going back
+    if (d.kind === "p2m") this.countPopulated(d.host, [d.old]);
+    if (d.kind === "p2m_many") this.countPopulated(d.host, unpack(d.old));
   }
 
   // Round statistics are not sent as deltas; they are rebuilt from the migration notes
@@ -125,9 +85,10 @@ export class Store {
         m.rounds.push({ round: m.rounds.length + 1, phase: d.phase, sent: 0, xtab: 0,
                         normalised: 0, deferred: 0, localised: 0, populated: 0, pinned: 0 });
         break;
-      case "batch":
-        d.actions.forEach((action, i) => {
-          const pfn = d.pfns[i];
+      case "batch": {
+        const pfns = unpack(d.pfns);
+        unpack(d.actions).forEach((action, i) => {
+          const pfn = pfns[i];
           if (action === "raw" || action === "normalised") round.sent += 1;
           else round.xtab += 1;
           if (action === "deferred") {
@@ -139,7 +100,8 @@ export class Store {
         });
         m.lastBatch = d;
         break;
-      case "localise": round.localised += 1; break;
+      }
+      case "localise": round.localised += unpack(d.pfns).length; break;
       case "pin": if (d.rc === 0) round.pinned += 1; break;
       case "resumed":
         m.state = "ok";

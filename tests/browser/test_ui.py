@@ -390,3 +390,41 @@ def test_the_animation_plays_the_deltas_forward(open_page: Any, server: Server) 
     expect(page.get_by_test_id("anim-ticker")).to_contain_text("#7 mmuext pin_l2 PFN 20")
     page.keyboard.press("s")
     assert page.evaluate("window.pvframes.shownGuestFrame(20)") == guest_frame(page, 20)
+
+
+UNDO_ALL = """async (id) => {
+  const { applyDelta, undoDelta } = await import('/static/js/deltas.js');
+  const { Store } = await import('/static/js/store.js');
+  const get = async (path) => (await fetch(`/api/sessions/${id}${path}`)).json();
+  const [snap, { events }] = [await get(''), await get('/events?since=0')];
+  const store = new Store();
+  store.load(id, snap);
+  const state = () => Object.fromEntries(Object.entries(store.hosts).map(([name, h]) => [name, {
+    frames: h.owner.map((o, i) => [h.owners[o], store.types[h.type[i]], h.count[i],
+                                   h.type_count[i], h.flags[i], h.m2p[i]]),
+    p2m: h.p2m && h.p2m.some((m) => m >= 0) ? [...h.p2m] : null, cr3: h.cr3}]));
+  const end = state();
+  for (const ev of [...events].reverse()) {
+    for (const d of [...ev.deltas].reverse()) undoDelta(store, d);
+  }
+  const start = state();
+  for (const ev of events) for (const d of ev.deltas) applyDelta(store, d);
+  return { start, end, again: state(), events: events.length };
+}"""
+
+
+def test_deltas_undo_back_to_the_start(open_page: Any, server: Server) -> None:
+    """undoDelta() (static/js/deltas.js) over every event's deltas, last first, takes a
+    store loaded at the end of a migrated session back to the state it began in;
+    applyDelta() brings it forward again."""
+    session = server.new_session("case1-devalidated-l2", "unpatched")
+    page = open_page(session)
+    begin = page_state(page)
+    run_to_end(page)
+    out = page.evaluate(UNDO_ALL, session)
+    assert out["events"] > 1
+    for host in ("source", "destination"):
+        assert out["start"][host]["frames"] == begin[host], host
+    assert out["start"]["source"]["p2m"] == begin["p2m"]
+    assert out["again"] == out["end"]
+    assert out["start"] != out["end"]
