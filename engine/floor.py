@@ -105,9 +105,11 @@ def migrate_all(src: Domain, dst_host: Host) -> Domain:
 
 def differences(a_host: Host, a_p2m: np.ndarray, b_host: Host, b_p2m: np.ndarray) -> list[str]:
     """Where two hosts (and the guest's P2M on them) differ: frame table, M2P, contents."""
-    out = [f"{name} differs at {int(np.flatnonzero(getattr(a_host, name) != getattr(b_host, name))[0])}"
-           for name in (*FRAME_FIELDS, "m2p")
-           if not np.array_equal(getattr(a_host, name), getattr(b_host, name))]
+    out = []
+    for name in (*FRAME_FIELDS, "m2p"):
+        a, b = getattr(a_host, name), getattr(b_host, name)
+        if not np.array_equal(a, b):
+            out.append(f"{name} differs at mfn {int(np.flatnonzero(a != b)[0])}")
     if not np.array_equal(a_p2m, b_p2m):
         out.append("p2m differs")
     keys = set(a_host.contents) | set(b_host.contents)

@@ -297,12 +297,40 @@ class MM:
             h.set(mfn, "nr_validated_ptes", 512, fn)
         upto = int(h.nr_validated_ptes[mfn])
         entries = h.entries(mfn)
+        if level == L1 and self._demote_l1_bulk(entries[:upto]):
+            return
         for i in range(upto - 1, -1, -1):
             e = int(entries[i])
             if level == L1:
                 self.put_page_from_l1e(e)
             elif level != L4 or is_guest_l4_slot(i):
                 self.put_page_from_lne(e, mfn)
+
+    def _demote_l1_bulk(self, entries: np.ndarray) -> bool:
+        """put_page_from_l1e() of every entry at once, when no reference it drops is a
+        frame's last (so no frame is freed part way, and the order of the puts cannot
+        show): one delta per field instead of two per entry. Returns False, having changed
+        nothing, otherwise; the entry-by-entry path then runs in Xen's order."""
+        h = self.h
+        e = entries[(entries & np.uint64(1)) != 0]
+        if len(e) < BULK_L1_ENTRIES:
+            return False
+        targets = ptes.mfns_of(e)
+        real = targets < h.frames  # mfn_valid(): not-RAM mappings took no reference
+        e, targets = e[real], targets[real]
+        uniq, times = np.unique(targets, return_counts=True)
+        if np.any(h.count[uniq] <= times):
+            return False
+        rw = (e & np.uint64(ptes.FLAG_BITS["rw"])) != 0
+        writers = targets[rw]
+        wuniq, wtimes = np.unique(writers, return_counts=True)
+        # A writable mapping holds a PGT_writable_page reference: its put never de-validates.
+        if np.any(h.type[wuniq] != WRITABLE) or np.any(h.type_count[wuniq] < wtimes):
+            return False
+        h.add_many(writers, "type_count", -1, "_put_page_type")
+        h.add_many(writers, "count", -1, "put_page_and_type")
+        h.add_many(targets[~rw], "count", -1, "put_page_from_l1e")
+        return True
 
     def put_page_and_type(self, mfn: int) -> None:
         self.put_page_type(mfn)
