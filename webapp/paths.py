@@ -22,5 +22,6 @@ def default_scenario_dirs() -> list[tuple[str, Path]]:
     candidates = [
         ("shared", REPO_ROOT.parent / "shared" / "scenarios"),
         ("examples", asset_dir("examples")),
+        ("xtf", asset_dir("examples") / "xtf"),
     ]
     return [(source, path) for source, path in candidates if path.is_dir()]

@@ -317,6 +317,16 @@ def test_deltas_rebuild_the_servers_state(open_page: Any, server: Server, name: 
     assert page_state(page) == snapshot_state(server, session)
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "examples" / "xtf").glob("*.yaml")))
+def test_xtf_ports_run_from_the_page(open_page: Any, server: Server, name: str) -> None:
+    """The XTF ports are in the catalogue and run from the page like the others. They give
+    the same results under both variants (tests/scenarios), so one variant is enough."""
+    session = server.new_session(name, "patched")
+    page = open_page(session)
+    run_to_end(page)
+    assert page_state(page) == snapshot_state(server, session)
+
+
 def test_an_unknown_session_is_reported(browser: Any, server: Server) -> None:
     context = browser.new_context()
     try:

@@ -1,5 +1,5 @@
-"""Every shared and example scenario passes under both Xen variants, and both hosts audit
-clean at the end (and after every step)."""
+"""Every shared and example scenario (the XTF ports in examples/xtf too) passes under both
+Xen variants, and both hosts audit clean at the end (and after every step)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from engine.session import Session
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "scenarios"
-FILES = sorted(SHARED.glob("*.yaml")) + sorted((REPO / "examples").glob("*.yaml"))
+FILES = (sorted(SHARED.glob("*.yaml")) + sorted((REPO / "examples").glob("*.yaml"))
+         + sorted((REPO / "examples" / "xtf").glob("*.yaml")))
 
 
 def test_the_shared_scenarios_are_here() -> None:
