@@ -87,12 +87,27 @@ class Progress:
         return {**self.__dict__, "rate": round(self.rate, 1)}
 
 
-def parse_guest(text: str) -> dict[str, Any]:
-    """`bare:16` / `linear:64` -> a scenario with that guest and the default hosts."""
+HOST_PRESETS = ("default", "alike")
+
+
+def parse_guest(text: str, hosts: str = "default") -> dict[str, Any]:
+    """`bare:16` / `linear:64` -> a scenario with that guest. Hosts `default` are the
+    contract's (dom0 holds MFNs 0-255 on the source, 0-127 on the destination, so the
+    guest's frames on the two hosts never overlap); `alike` gives the destination the
+    source's reservation, so a source MFN can be a guest frame there too, as on real
+    hosts, and a raw entry can land on another page of the guest."""
     layout, _, pages = text.partition(":")
     if layout not in LAYOUTS or not pages.isdigit() or int(pages) < 1:
         raise InvalidInput("guest", f"{text!r}: expected bare:N or linear:N")
-    return {"name": "explore", "guest": {"pages": int(pages), "layout": layout}}
+    if hosts not in HOST_PRESETS:
+        raise InvalidInput("hosts", f"{hosts!r} is not one of {', '.join(HOST_PRESETS)}")
+    scenario: dict[str, Any] = {"name": "explore",
+                                "guest": {"pages": int(pages), "layout": layout}}
+    if hosts == "alike":
+        scenario["hosts"] = {"destination": {
+            "frames": 1024, "reserved": [{"first": 0, "last": 255, "owner": "dom0"}],
+            "alloc": "ascending"}}
+    return scenario
 
 
 def start_from(scenario: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

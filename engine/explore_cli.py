@@ -15,7 +15,15 @@ import yaml
 from tqdm import tqdm
 
 from .errors import InvalidInput
-from .explore import DEFAULT_DEPTH, Explorer, Finding, Progress, parse_guest, start_from
+from .explore import (
+    DEFAULT_DEPTH,
+    HOST_PRESETS,
+    Explorer,
+    Finding,
+    Progress,
+    parse_guest,
+    start_from,
+)
 from .explore_goals import GOALS
 from .scenario import load_file, validate
 
@@ -31,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start from this scenario's end state (default: a fresh guest)")
     parser.add_argument("--guest", default="bare:16",
                         help="fresh guest LAYOUT:PAGES, bare or linear (default %(default)s)")
+    parser.add_argument("--hosts", default="default", choices=HOST_PRESETS,
+                        help="for a fresh guest: the contract's default hosts, or a "
+                             "destination reserving what the source does (alike)")
     parser.add_argument("--goal", required=True, choices=GOALS)
     parser.add_argument("--budget", type=float, metavar="SECONDS",
                         help=f"stop after this long (default {DEFAULT_BUDGET:g} s unless "
@@ -55,7 +66,7 @@ def main(argv: list[str] | None = None, out: Any = None) -> int:
             validate(raw)
             header, prefix = start_from(raw)
         else:
-            header, prefix = parse_guest(args.guest), []
+            header, prefix = parse_guest(args.guest, args.hosts), []
         budget = args.budget if args.budget is not None or args.max_steps else DEFAULT_BUDGET
         outdir = Path(args.out) if args.out else None
         if outdir is not None:

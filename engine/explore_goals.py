@@ -13,7 +13,7 @@ import numpy as np
 
 from . import pte as ptes
 from .constants import TYPE_NAMES, errno_name, pfinfo_name
-from .explore_state import Lockstep, StepResult, Variant
+from .explore_state import Lockstep, StepResult, stale_entries
 from .world import World
 
 GOALS = ("divergence", "lost", "migration-failed", "stale-entry", "restore-refused", "audit")
@@ -228,29 +228,6 @@ def restore_refused(lock: Lockstep, res: StepResult) -> list[Hit]:
 
 
 # -- stale-entry --------------------------------------------------------------------------
-def stale_entries(var: Variant) -> list[tuple[int, int, int, int | None, str]]:
-    """(table pfn, index, pfn meant, pfn named or None, what the frame is) for every
-    present entry that no longer names the frame of the pfn it was written for."""
-    dom = var.world.guest
-    h = dom.host
-    out = []
-    for (table, index), meant in sorted(var.intent.items()):
-        mfn = int(dom.p2m[table])
-        if mfn < 0:
-            continue
-        e = h.entry(mfn, index)
-        if not ptes.present(e):
-            continue
-        target = ptes.mfn_of(e)
-        got = dom.mfn_to_pfn(target)
-        if got == meant:
-            continue
-        what = ("another guest frame" if got is not None else
-                f"a {h.owner_name(target)} frame" if h.mfn_valid(target) else "no RAM")
-        out.append((table, index, meant, got, what))
-    return out
-
-
 def stale_entry(lock: Lockstep, res: StepResult) -> list[Hit]:
     if "migrate" not in res.step:
         return []
@@ -260,7 +237,7 @@ def stale_entry(lock: Lockstep, res: StepResult) -> list[Hit]:
         if res.outcomes[xen].result != "ok" or m is None or m.state != "ok" \
                 or m.phase != "restore":
             continue
-        stale = stale_entries(var)
+        stale = [s for s in stale_entries(var) if (s[0], s[1]) not in var.stale_before]
         if stale:
             # Named by the worst kind present: a wrong guest frame beats a free one.
             kinds = [s[4] for s in stale]

@@ -31,6 +31,8 @@ class Variant:
     xen: str
     world: World
     intent: Intent = field(default_factory=dict)
+    # Entries already stale when the current migrate step began: the guest's own doing.
+    stale_before: set[tuple[int, int]] = field(default_factory=set)
 
 
 @dataclass
@@ -84,6 +86,8 @@ class Lockstep:
         (`can_take()` screens out what the engine would refuse)."""
         outcomes: dict[str, Outcome] = {}
         for xen, var in self.variants.items():
+            if "migrate" in raw:
+                var.stale_before = {(s[0], s[1]) for s in stale_entries(var)}
             outcomes[xen] = var.world.execute(self.step(raw, xen))
             note_intent(var, raw, outcomes[xen].rc)
         return StepResult(raw, outcomes)
@@ -148,3 +152,26 @@ def note_intent(var: Variant, raw: dict[str, Any], rc: int) -> None:
         var.intent[key] = int(entry["pfn"])
     else:
         var.intent.pop(key, None)
+
+
+def stale_entries(var: Variant) -> list[tuple[int, int, int, int | None, str]]:
+    """(table pfn, index, pfn meant, pfn named or None, what the frame is) for every
+    present entry that no longer names the frame of the pfn it was written for."""
+    dom = var.world.guest
+    h = dom.host
+    out = []
+    for (table, index), meant in sorted(var.intent.items()):
+        mfn = int(dom.p2m[table])
+        if mfn < 0:
+            continue
+        e = h.entry(mfn, index)
+        if not ptes.present(e):
+            continue
+        target = ptes.mfn_of(e)
+        got = dom.mfn_to_pfn(target)
+        if got == meant:
+            continue
+        what = ("another guest frame" if got is not None else
+                f"a {h.owner_name(target)} frame" if h.mfn_valid(target) else "no RAM")
+        out.append((table, index, meant, got, what))
+    return out
