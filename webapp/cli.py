@@ -12,6 +12,7 @@ from collections.abc import Sequence
 DELEGATED = {
     "run": ("engine.runner", "run scenario files and check their assertions"),
     "bench": ("engine.bench", "time the engine on large guests"),
+    "explore": ("engine.explore_cli", "search for short sequences that reach a goal"),
 }
 
 
