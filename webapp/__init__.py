@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from .extensions import socketio
+from .limits import Limits
 from .paths import asset_dir, default_scenario_dirs
 
 
@@ -21,9 +22,14 @@ def create_app(
 
     DATABASE              SQLite file for sessions (default: <instance>/pvframes.sqlite3)
     SCENARIO_DIRS         [(source, directory), ...] for the catalogue (default: shared + examples)
-    CORS_ALLOWED_ORIGINS  Socket.IO origins; None = same origin only
+    CORS_ALLOWED_ORIGINS  extra origins allowed to call (REST and Socket.IO); None = same
+                          origin only
+    ALLOWED_HOSTS         host names the server answers to besides localhost and IP
+                          literals (DNS rebinding); ["*"] = any
     SESSION_CACHE_SIZE    live sessions kept in memory; others are replayed on access
+    LIMITS                overrides of webapp.limits.Limits, e.g. {"max_body_bytes": 4194304}
     TEMPLATE_FOLDER       override where index.html is looked up
+    The interactive debugger is never enabled, whatever DEBUG or FLASK_DEBUG say.
     """
     app = Flask(
         __name__,
@@ -36,7 +42,9 @@ def create_app(
         DATABASE=os.path.join(app.instance_path, "pvframes.sqlite3"),
         SCENARIO_DIRS=None,
         CORS_ALLOWED_ORIGINS=None,
+        ALLOWED_HOSTS=None,
         SESSION_CACHE_SIZE=64,
+        LIMITS=None,
         TEMPLATE_FOLDER=None,
     )
     if test_config is None:
@@ -45,6 +53,11 @@ def create_app(
     else:
         app.config.from_mapping(test_config)
     app.config.from_mapping(overrides or {})
+    # Werkzeug's debugger evaluates code sent by whoever reaches it: never on.
+    app.config["DEBUG"] = False
+    app.debug = False
+    limits = Limits.from_config(app.config["LIMITS"])
+    app.config["MAX_CONTENT_LENGTH"] = limits.max_body_bytes
     if app.config["TEMPLATE_FOLDER"]:
         app.template_folder = str(app.config["TEMPLATE_FOLDER"])
 
@@ -54,7 +67,7 @@ def create_app(
 
     # Imported here, not at module top, so importing the package stays cheap; the import
     # registers the Socket.IO handlers before any client can connect (#510).
-    from . import api, events, pages
+    from . import api, events, pages, security, wire
     from .catalogue import Catalogue
     from .service import SessionService
     from .store import SessionStore
@@ -63,6 +76,10 @@ def create_app(
         app,
         async_mode="threading",
         cors_allowed_origins=app.config["CORS_ALLOWED_ORIGINS"],
+        # Packets that do not decode still reach a handler, which acks an error
+        # (webapp/wire.py); past max_transport_bytes Engine.IO itself closes the connection.
+        serializer=wire.safe_packet_class(limits),
+        max_http_buffer_size=limits.max_transport_bytes,
         # Handle each client's messages in arrival order, so a tab's steps apply in the
         # order it sent them; other clients have their own connection threads.
         async_handlers=False,
@@ -71,10 +88,13 @@ def create_app(
     if scenario_dirs is None:
         scenario_dirs = default_scenario_dirs()
     app.extensions["pvframes"] = SessionService(
-        store=SessionStore(database, cache_size=int(app.config["SESSION_CACHE_SIZE"])),
+        store=SessionStore(database, cache_size=int(app.config["SESSION_CACHE_SIZE"]),
+                           cache_bytes=limits.cache_bytes),
         catalogue=Catalogue([(source, Path(path)) for source, path in scenario_dirs]),
         broadcast=events.broadcast,
+        limits=limits,
     )
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    security.install(app)
     return app

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine.errors import InvalidInput
 
 from . import parsing
-from .errors import ReplayError, ScenarioNotFound, SessionNotFound
+from .errors import ReplayError, ScenarioNotFound, SessionNotFound, StorageUnavailable
+from .limits import LimitExceeded
 from .service import SessionService
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -23,13 +23,21 @@ def service() -> SessionService:
     return current_app.extensions["pvframes"]
 
 
-def error(status: int, field: str | None, message: str) -> tuple[Response, int]:
-    return jsonify({"error": {"field": field, "message": message}}), status
+def error(status: int, field: str | None, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": {"field": field, "message": message, **extra}}), status
 
 
 @bp.errorhandler(InvalidInput)
 def invalid_input(exc: InvalidInput) -> tuple[Response, int]:
-    return error(400, exc.field, exc.message)
+    if isinstance(exc, LimitExceeded):
+        return error(exc.status, exc.field or None, exc.message, limit=exc.limit)
+    return error(400, exc.field or None, exc.message)
+
+
+@bp.errorhandler(StorageUnavailable)
+def storage_unavailable(exc: StorageUnavailable) -> tuple[Response, int]:
+    current_app.logger.error("%s", exc)
+    return error(503, None, str(exc))
 
 
 @bp.errorhandler(SessionNotFound)
@@ -45,34 +53,62 @@ def scenario_not_found(exc: ScenarioNotFound) -> tuple[Response, int]:
 @bp.errorhandler(ReplayError)
 def replay_failed(exc: ReplayError) -> tuple[Response, int]:
     current_app.logger.error("%s", exc)
-    return error(500, None, str(exc))
+    return error(500, None, "the session's stored history could not be rebuilt; see the log")
 
 
 @bp.app_errorhandler(HTTPException)
 def http_error(exc: HTTPException) -> Response | HTTPException | tuple[Response, int]:
     # Unknown routes and wrong methods under /api answer in the API's error shape too.
-    if request.path.startswith("/api/"):
-        return error(exc.code or 500, None, exc.description or exc.name)
+    if request.path.startswith("/api/") or request.path == "/api":
+        if exc.code == 413:
+            limit = service().limits.max_body_bytes
+            return error(413, "body", f"request body too large (limit max_body_bytes = {limit})",
+                         limit="max_body_bytes")
+        return error(exc.code or 500, None, exc.name)
     return exc
 
 
-def json_body() -> Any:
-    """The body as JSON whatever its Content-Type; None when empty."""
+@bp.app_errorhandler(Exception)
+def unexpected(exc: Exception) -> Response | tuple[Response, int]:
+    """Anything unforeseen: logged with its traceback here, never shown to the client."""
+    if isinstance(exc, HTTPException):
+        return http_error(exc)  # type: ignore[return-value]
+    current_app.logger.error("unhandled error on %s %s", request.method, request.path,
+                             exc_info=exc)
+    if request.path.startswith("/api/"):
+        return error(500, None, "internal error; see the server log")
+    return Response(InternalServerError.description, 500, mimetype="text/plain")
+
+
+def json_body(*, yaml_ok: bool = False) -> Any:
+    """The body as checked JSON; None when empty. A body must say it is JSON (a plain HTML
+    form cannot), so a cross-site form can change nothing."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         return None
+    if request.mimetype != "application/json":
+        kinds = "application/json" + (" or a YAML type" if yaml_ok else "")
+        raise LimitExceeded("Content-Type", "content_type", kinds,
+                            f"a body of type {request.mimetype or 'none'!r} is not accepted",
+                            status=415)
     try:
-        return json.loads(raw)
-    except ValueError as exc:
+        body = parsing.loads_json(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("body", f"is not valid JSON: {exc}") from None
+    parsing.check_tree(body, "", service().limits)
+    return body
 
 
 @bp.post("/sessions")
 def create_session() -> tuple[Response, int, dict[str, str]]:
     if request.mimetype in YAML_TYPES:  # a scenario file posted as is
-        args: dict[str, Any] = {"scenario": request.get_data(as_text=True), "xen": None}
+        try:
+            text = request.get_data().decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("body", "is not UTF-8 text") from None
+        args: dict[str, Any] = {"scenario": text, "xen": None}
     else:
-        args = parsing.create_args(json_body())
+        args = parsing.create_args(json_body(yaml_ok=True))
     if "scenario_file" in args:
         try:
             created = service().create_from_catalogue(args["scenario_file"], xen=args["xen"])
@@ -109,7 +145,8 @@ def run_steps(session_id: str) -> Response:
 @bp.get("/sessions/<session_id>/events")
 def get_events(session_id: str) -> Response:
     since = parsing.since(request.args.get("since"))
-    return jsonify(service().events(session_id, since))
+    limit = parsing.page_limit(request.args.get("limit"))
+    return jsonify(service().events(session_id, since, limit))
 
 
 @bp.get("/sessions/<session_id>/export")

@@ -22,3 +22,9 @@ class ScenarioNotFound(LookupError):
 class ReplayError(RuntimeError):
     """A stored session could not be rebuilt from its log (the engine rejected a step it
     once accepted, or ended at a different seq): the log and the engine disagree."""
+
+
+class StorageUnavailable(RuntimeError):
+    """The database cannot take or give what was asked (disk full, read-only, corrupt,
+    locked by another server); the message says which, for a 503 / an error ack. Nothing
+    was acknowledged or changed."""

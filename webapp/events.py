@@ -14,9 +14,11 @@ from flask_socketio import join_room, leave_room
 from engine.errors import InvalidInput
 
 from . import parsing
-from .errors import SessionNotFound
+from .errors import ReplayError, SessionNotFound, StorageUnavailable
 from .extensions import socketio
+from .limits import LimitExceeded
 from .service import Event, SessionService
+from .wire import INVALID_EVENT, Refused
 
 Ack = dict[str, Any]
 
@@ -41,22 +43,46 @@ def acked(handler: Callable[[dict[str, Any]], Ack]) -> Callable[..., Ack]:
     def wrapper(*args: Any) -> Ack:
         try:
             payload = args[0] if args else None
+            if isinstance(payload, Refused):  # could not be decoded or checked: webapp.wire
+                return failure(payload.field, payload.message, payload.limit)
             if not isinstance(payload, dict):
                 raise InvalidInput("payload", "must be an object")
+            if len(args) > 1:
+                raise InvalidInput("payload", "one object per event")
             return {"ok": True, **handler(payload)}
+        except LimitExceeded as exc:
+            return failure(exc.field or None, exc.message, exc.limit)
         except InvalidInput as exc:
-            return failure(exc.field, exc.message)
+            return failure(exc.field or None, exc.message)
         except SessionNotFound as exc:
             return failure("session", str(exc))
-        except Exception as exc:  # an ack the client can show beats a silent timeout
+        except StorageUnavailable as exc:
+            current_app.logger.error("%s", exc)
+            return failure(None, str(exc))
+        except ReplayError as exc:
+            current_app.logger.error("%s", exc)
+            return failure(None, "the session's stored history could not be rebuilt")
+        except Exception:  # an ack the client can show beats a silent timeout
             current_app.logger.exception("socket.io handler %s failed", handler.__name__)
-            return failure(None, f"internal error: {exc}")
+            return failure(None, "internal error; see the server log")
 
     return wrapper
 
 
-def failure(field: str | None, message: str) -> Ack:
-    return {"ok": False, "error": {"field": field, "message": message}}
+def failure(field: str | None, message: str, limit: str | None = None) -> Ack:
+    error: dict[str, Any] = {"field": field, "message": message}
+    if limit is not None:
+        error["limit"] = limit
+    return {"ok": False, "error": error}
+
+
+@socketio.on("*")
+def on_unknown(event: str, *args: Any) -> Ack:
+    """Events no handler knows (or whose name could not be read) still get an ack."""
+    if args and isinstance(args[0], Refused) and event != INVALID_EVENT:
+        refused = args[0]
+        return failure(refused.field, refused.message, refused.limit)
+    return failure("event", "unknown event; expected join, leave, step or run")
 
 
 def only(payload: dict[str, Any], *allowed: str) -> None:

@@ -8,6 +8,7 @@ nothing is broadcast or acknowledged before it is committed.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 from engine.errors import InvalidInput
 from engine.session import Session
 
+from . import parsing
 from .catalogue import Catalogue
+from .limits import LimitExceeded, Limits
 from .store import Count, SessionStore, run_next
 
 Event = dict[str, Any]
@@ -23,14 +26,22 @@ Broadcast = Callable[[str, Event], None]  # (session id, event) -> push to its w
 
 
 class SessionService:
-    def __init__(self, store: SessionStore, catalogue: Catalogue, broadcast: Broadcast) -> None:
+    def __init__(self, store: SessionStore, catalogue: Catalogue, broadcast: Broadcast,
+                 limits: Limits | None = None) -> None:
         self.store = store
         self.catalogue = catalogue
         self._broadcast = broadcast
+        self.limits = limits or Limits()
 
     def create(self, scenario: Any = None, xen: str | None = None) -> dict[str, Any]:
+        limits = self.limits
+        scenario = parsing.scenario_value(scenario, limits)
+        if self.store.count_sessions() >= limits.max_sessions:
+            raise LimitExceeded(None, "max_sessions", limits.max_sessions,
+                                "this server holds as many sessions as it may", status=503)
         with blame("scenario"):
-            session_id, _ = self.store.create(scenario=scenario, xen=xen)
+            session_id, _ = self.store.create(scenario=scenario, xen=xen,
+                                              max_bytes=limits.max_session_bytes)
         with self.store.checkout(session_id) as session:
             return {"id": session_id, "seq": session.seq, "snapshot": session.snapshot()}
 
@@ -41,10 +52,14 @@ class SessionService:
         with self.store.checkout(session_id) as session:
             return session.snapshot()
 
-    def events(self, session_id: str, since: int = 0) -> dict[str, Any]:
+    def events(self, session_id: str, since: int = 0, limit: int | None = None
+               ) -> dict[str, Any]:
+        """Events after `since`, at most one page: {"seq", "events", "more"}; when "more"
+        is true, ask again with since = the last event's seq."""
         with self.store.checkout(session_id) as session:
             _check_since(session, since)
-            return {"seq": session.seq, "events": session.events(since=since)}
+            page = self._page(session.events(since=since), limit)
+            return {"seq": session.seq, "events": page, "more": since + len(page) < session.seq}
 
     def export(self, session_id: str) -> str:
         with self.store.checkout(session_id) as session:
@@ -57,22 +72,70 @@ class SessionService:
     def apply(self, session_id: str, step: dict[str, Any]) -> Event:
         step_json = json.dumps(step)  # as given, before the engine can touch it
         with self.store.checkout(session_id) as session:
+            self._check_room(session, 1)
             with blame("step"):
                 event = session.apply(step)
-            self.store.record(session_id, "step", step_json, session.seq)
+            self.store.record(session_id, "step", step_json, session.seq, [event])
             self._broadcast(session_id, event)
             return event
 
     def run(self, session_id: str, count: Count) -> dict[str, Any]:
-        """Apply the next `count` steps of the session's script: {"seq", "events"}."""
+        """Apply the next `count` steps of the session's script: {"seq", "events", "more"}.
+        Stops early, between steps, after `max_request_seconds` of CPU time; the events
+        come back one page at a time ("more": fetch the rest from `events`)."""
         with self.store.checkout(session_id) as session:
-            with blame("steps"):
-                events = run_next(session, count)
+            start = session.seq
+            wanted = None if count == "all" else int(count)
+            events: list[Event] = []
+            deadline = time.thread_time() + self.limits.max_request_seconds
+            while wanted is None or len(events) < wanted:
+                self._check_room(session, 1, quiet=bool(events))
+                if session.seq >= self.limits.max_session_actions:
+                    break
+                try:
+                    with blame("steps"):
+                        ran = run_next(session, 1)
+                except InvalidInput:
+                    if not events:
+                        raise
+                    break  # as Session.run_next: stop before a step this state rejects
+                if not ran:
+                    break
+                events.extend(ran)
+                if time.thread_time() > deadline:
+                    break
             if events:  # a run past the end of the script changes nothing worth replaying
-                self.store.record(session_id, "run", json.dumps(count), session.seq)
+                # Recorded as the number of steps that ran, so a replay repeats exactly them.
+                self.store.record(session_id, "run", json.dumps(len(events)), session.seq,
+                                  events)
             for event in events:
                 self._broadcast(session_id, event)
-            return {"seq": session.seq, "events": events}
+            page = self._page(events, None)
+            return {"seq": session.seq, "events": page,
+                    "more": start + len(page) < session.seq}
+
+    def _check_room(self, session: Session, steps: int, quiet: bool = False) -> None:
+        cap = self.limits.max_session_actions
+        if session.seq + steps > cap and not quiet:
+            raise LimitExceeded(None, "max_session_actions", cap,
+                                "this session has taken as many steps as it may; "
+                                "start a new one")
+
+    def _page(self, events: list[Event], limit: int | None) -> list[Event]:
+        """The longest prefix within the per-response limits (at least one event, so a
+        client always makes progress)."""
+        cap = self.limits.max_events_per_response
+        if limit is not None:
+            cap = min(cap, limit)
+        budget = self.limits.max_response_event_bytes
+        page: list[Event] = []
+        for event in events[:cap]:
+            size = encoded_size(event)
+            if page and size > budget:
+                break
+            budget -= size
+            page.append(event)
+        return page
 
     def join(
         self, session_id: str, since: int, enter_room: Callable[[], None]
@@ -83,7 +146,9 @@ class SessionService:
             _check_since(session, since)
             enter_room()
             if since > 0:
-                return {"seq": session.seq, "events": session.events(since=since)}
+                page = self._page(session.events(since=since), None)
+                return {"seq": session.seq, "events": page,
+                        "more": since + len(page) < session.seq}
             return {"seq": session.seq, "snapshot": session.snapshot()}
 
 
@@ -104,3 +169,8 @@ def _check_since(session: Session, since: int) -> None:
     # (e.g. the database was replaced); say so rather than silently sending nothing.
     if since > session.seq:
         raise InvalidInput("since", f"is {since} but the session is at seq {session.seq}")
+
+
+def encoded_size(event: Event) -> int:
+    """Bytes the event takes as JSON on the wire."""
+    return len(json.dumps(event, separators=(",", ":")))

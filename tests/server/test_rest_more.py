@@ -101,7 +101,7 @@ def test_run_steps_of_the_script(app: Flask, client: FlaskClient) -> None:
     assert snapshot["cursor"] == len(snapshot["script"])
     rows = stored_rows(app, "steps")
     done = client.post(f"/api/sessions/{session_id}/run", json={"count": 1}).get_json()
-    assert done == {"seq": 3, "events": []}
+    assert done == {"seq": 3, "events": [], "more": False}
     assert stored_rows(app, "steps") == rows
 
 

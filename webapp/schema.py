@@ -1,0 +1,103 @@
+"""The session database's schema, checked when the server opens it.
+
+A database is created only when it has no tables at all. One with some of the tables, or
+tables of another shape, or that SQLite finds damaged, is refused with a message saying
+what is wrong: recreating a missing `steps` table would silently bring every session back
+at seq 0. `pvframes db check` reports the same, `pvframes db recover` copies what can be
+read into a fresh file (webapp/dbtool.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 1
+
+TABLES = {
+    "sessions": """CREATE TABLE sessions (
+    id            TEXT PRIMARY KEY,
+    created       TEXT NOT NULL,
+    scenario_json TEXT NOT NULL,  -- JSON of what Session.create got: null, an object or YAML text
+    xen           TEXT            -- the xen override given at creation, or NULL
+)""",
+    "steps": """CREATE TABLE steps (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    n          INTEGER NOT NULL,   -- 1, 2, ... per session: replay order
+    kind       TEXT NOT NULL CHECK (kind IN ('step', 'run')),
+    step_json  TEXT NOT NULL,      -- 'step': the step object; 'run': the count given to run_next
+    seq        INTEGER NOT NULL,   -- the session's seq after the action, checked on replay
+    PRIMARY KEY (session_id, n)
+)""",
+}
+COLUMNS = {
+    "sessions": ["id", "created", "scenario_json", "xen"],
+    "steps": ["session_id", "n", "kind", "step_json", "seq"],
+}
+
+
+class DatabaseProblem(RuntimeError):
+    """The database cannot be used as it is; the message says why and what to do."""
+
+
+def connect(database: str) -> sqlite3.Connection:
+    db = sqlite3.connect(database, check_same_thread=False)
+    if database != ":memory:":
+        db.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit survives power loss too, not only kill -9; steps are interactive.
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=5000")
+    return db
+
+
+def problems(db: sqlite3.Connection) -> list[str]:
+    """What is wrong with an opened database (empty list: nothing). Never changes it."""
+    try:
+        (result,) = db.execute("PRAGMA quick_check").fetchone()
+        if result != "ok":
+            return [f"SQLite's integrity check failed: {result}"]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        present = {row[0] for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        found: list[str] = []
+        if version > SCHEMA_VERSION:
+            found.append(f"schema version {version} was written by a newer pvframes "
+                         f"(this one knows {SCHEMA_VERSION})")
+        if present and not present.issuperset(TABLES):
+            missing = ", ".join(sorted(set(TABLES) - present))
+            found.append(f"table(s) {missing} missing while others exist: the database is "
+                         "damaged or not pvframes'")
+        for table in sorted(present & set(TABLES)):
+            columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+            if columns != COLUMNS[table]:
+                found.append(f"table {table} has columns {columns}, expected {COLUMNS[table]}")
+        return found
+    except sqlite3.DatabaseError as exc:
+        return [f"SQLite cannot read it: {exc}"]
+
+
+def open_database(database: str) -> sqlite3.Connection:
+    """Open, check, and create the schema only in an empty database."""
+    try:
+        db = connect(database)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseProblem(f"{database}: {exc}") from None
+    found = problems(db)
+    if found:
+        db.close()
+        raise DatabaseProblem(
+            f"{database}: refusing to use this session database: " + "; ".join(found)
+            + ". Run `pvframes db check --db PATH` for details and `pvframes db recover "
+            "--db PATH` to copy what can be read into a fresh file.")
+    present = {row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not present:
+        try:
+            with db:
+                for statement in TABLES.values():
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise DatabaseProblem(f"{database}: cannot create the schema: {exc}") from None
+    return db
