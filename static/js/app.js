@@ -87,7 +87,7 @@ function captions() {
       `${host[0].toUpperCase()}${host.slice(1)} host, MFN 0–${h.frames - 1}${here}${h.log_dirty ? " · log-dirty" : ""}`;
   }
   $("[data-testid=guest-where]").textContent =
-    `Guest on ${guestHost}${store.guestPaused ? " (paused)" : ""} · Xen ${store.meta.xen}`;
+    `Guest on ${guestHost}${store.guestStopped ? " (suspended)" : ""} · Xen ${store.meta.xen}`;
 }
 
 function layout() {
@@ -135,7 +135,8 @@ new History($("[data-testid=history]"), store, intent, (events) => {
   script.replay(events);
   inspector.refresh();   // intents are known now: stale marks may change
 });
-new MigrationPanel($("[data-testid=migration]"), store, (step) => hypercalls.send(step));
+const migrationPanel = new MigrationPanel($("[data-testid=migration]"), store,
+  (step) => hypercalls.send(step));
 const animator = new Animator($("[data-testid=anim]"), $("[data-testid=flow-overlay]"), store,
   display, ui, locate);
 const p2mLink = new P2mLink($("[data-testid=flow-overlay]"), store, ui, locate,
@@ -206,7 +207,7 @@ installShortcuts({
   pin: () => hypercalls.pinSelected(),
   unpin: () => hypercalls.unpinSelected(),
   write: () => hypercalls.writeSelected(),
-  migrateAll: () => hypercalls.send({ migrate: "all" }),
+  migrateAll: () => hypercalls.send(migrationPanel.step("all")),
   skip: () => animator.skip(),
   view: (v) => ui.setView(v),
   clear: () => ui.select(null),
@@ -228,7 +229,8 @@ window.pvframes = {
     const out = {
       seq: store.seq, guestHost: store.guest.host, p2m: store.hosts[store.guest.host].p2m,
       migration: { state: m.state, rounds: m.rounds, deferred: [...m.deferred].sort((a, b) => a - b),
-                   normalised: [...m.normalised].sort((a, b) => a - b) },
+                   normalised: [...m.normalised].sort((a, b) => a - b),
+                   lost: [...m.lost.keys()].sort((a, b) => a - b) },
     };
     for (const [name, h] of Object.entries(store.hosts)) {
       out[name] = h.owner.map((o, i) => [h.owners[o], store.types[h.type[i]], h.count[i],

@@ -1,6 +1,6 @@
 // Draws one frame as a square cell. Used by the grid and by the legend's swatches, so the
 // legend always shows exactly what the grid draws.
-import { FOREIGN_COLOUR, INK, PAGE_TABLE_TYPES, inkOn, styleOf } from "./types.js";
+import { FOREIGN_COLOUR, INK, LOST_COLOUR, PAGE_TABLE_TYPES, inkOn, styleOf } from "./types.js";
 
 const LETTER_MIN = 20;   // below this many CSS pixels a letter is unreadable on a projector
 const LABEL_MIN = 46;    // room for the frame number as well
@@ -68,6 +68,29 @@ function dirtyMark(ctx, x, y, s) {
   ctx.stroke();
 }
 
+// A page the migration lost (its final contents never arrived): a cross over the cell,
+// haloed in white so it reads on every fill.
+function lostMark(ctx, x, y, s) {
+  const m = Math.max(3, s * 0.16);
+  const cross = () => {
+    ctx.beginPath();
+    ctx.moveTo(x + m, y + m);
+    ctx.lineTo(x + s - m, y + s - m);
+    ctx.moveTo(x + s - m, y + m);
+    ctx.lineTo(x + m, y + s - m);
+    ctx.stroke();
+  };
+  ctx.save();
+  ctx.lineCap = "round";
+  ctx.strokeStyle = "#ffffff";
+  ctx.lineWidth = Math.max(4, s / 6) + 3;
+  cross();
+  ctx.strokeStyle = LOST_COLOUR;
+  ctx.lineWidth = Math.max(2.5, s / 6);
+  cross();
+  ctx.restore();
+}
+
 function centredText(ctx, text, x, y, s, colour, boxed) {
   const px = Math.round(Math.min(s * 0.42, 26));
   ctx.font = `700 ${px}px system-ui, sans-serif`;
@@ -87,9 +110,12 @@ function centredText(ctx, text, x, y, s, colour, boxed) {
 export function drawCell(ctx, x, y, s, frame, label = "") {
   ctx.clearRect(x, y, s, s);
   if (frame.owner === "free") {
-    ctx.strokeStyle = "#c8c8c8";
-    ctx.lineWidth = 1;
-    ctx.strokeRect(x + 0.5, y + 0.5, s - 1, s - 1);
+    ctx.strokeStyle = frame.lost ? LOST_COLOUR : "#c8c8c8";
+    ctx.lineWidth = frame.lost ? 2 : 1;
+    if (frame.lost) ctx.setLineDash([4, 3]);
+    ctx.strokeRect(x + 1, y + 1, s - 2, s - 2);
+    ctx.setLineDash([]);
+    if (frame.lost) lostMark(ctx, x, y, s);   // a PFN that should be here and is not
     return;
   }
   if (frame.owner !== "guest") {
@@ -103,8 +129,8 @@ export function drawCell(ctx, x, y, s, frame, label = "") {
   }
   const style = styleOf(frame.type);
   const kind = fillBody(ctx, x, y, s, frame, style.colour);
-  ctx.strokeStyle = INK;
-  ctx.lineWidth = frame.base ? Math.max(3, s / 10) : 1;
+  ctx.strokeStyle = frame.lost ? LOST_COLOUR : INK;
+  ctx.lineWidth = frame.base ? Math.max(3, s / 10) : frame.lost ? 2 : 1;
   const inset = ctx.lineWidth / 2;
   ctx.strokeRect(x + inset, y + inset, s - 2 * inset, s - 2 * inset);
   if (frame.pinned) pinMark(ctx, x, y, s);
@@ -112,6 +138,7 @@ export function drawCell(ctx, x, y, s, frame, label = "") {
   if (s >= LETTER_MIN) {
     centredText(ctx, style.letter, x, y, s, inkOn(style.colour), kind !== "solid");
   }
+  if (frame.lost) lostMark(ctx, x, y, s);   // an older copy, or an empty frame: on top
   if (label !== "" && s >= LABEL_MIN) {
     ctx.font = `600 ${Math.round(s * 0.22)}px system-ui, sans-serif`;
     ctx.textAlign = "left";

@@ -28,20 +28,34 @@ const readers = {
   write: (form) => ({ write: pageRef(form) }),
   memory: (form) => ({ memory: { cmd: form.elements.cmd.value, pfn: Number(form.elements.pfn.value) } }),
   migrate(form) {
-    const { phase, rounds } = form.elements;
-    if (phase.value === "all" && rounds.value !== "") {
-      return { migrate: { phase: "all", rounds: Number(rounds.value) } };
+    const { phase, rounds, toolstack } = form.elements;
+    const body = { phase: phase.value };
+    if (phase.value === "all" && rounds.value !== "") body.rounds = Number(rounds.value);
+    // xl is the default tool stack; it goes with the phase that starts a migration
+    if (["all", "begin"].includes(phase.value) && toolstack.value !== "xl") {
+      body.toolstack = toolstack.value;
     }
+    if (Object.keys(body).length > 1) return { migrate: body };
     return { migrate: phase.value === "all" ? "all" : { phase: phase.value } };
   },
 };
+
+// PFNs whose final contents this migrate step's final pass did not send (toolstack xl).
+export function lostPfns(event) {
+  return (event.deltas || []).filter((d) => d.kind === "migration" && d.event === "lost")
+    .map((d) => d.pfn);
+}
 
 export function resultText(event) {
   if (event.result === "check" || event.result === "note") {
     const failed = event.assertions.filter((a) => !a.ok).length;
     return event.result === "note" ? "note" : failed ? `${failed} check(s) failed` : "checks hold";
   }
-  if (event.op === "migrate") return event.rc === 0 ? "migration ok" : `migration failed (rc ${event.rc} ${event.errno})`;
+  if (event.op === "migrate") {
+    if (event.rc !== 0) return `migration failed (rc ${event.rc} ${event.errno})`;
+    const lost = lostPfns(event);
+    return lost.length ? `migration succeeded; the guest lost PFN ${lost.join(", ")}` : "migration ok";
+  }
   return event.rc === 0 ? "rc 0 (ok)" : `rc ${event.rc} ${event.errno || ""}`.trim();
 }
 
@@ -75,7 +89,7 @@ export class Console {
     try {
       const event = await this.link.step(step);
       const failed = event.assertions.some((a) => !a.ok);
-      const bad = event.rc !== 0 || failed;
+      const bad = event.rc !== 0 || failed || lostPfns(event).length > 0;
       const why = event.message ? ` — ${event.message}` : "";
       this.showResult(bad ? "error" : "ok", `#${event.seq} ${describeStep(step)}: ${resultText(event)}${why}`);
       return event;

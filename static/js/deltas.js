@@ -92,6 +92,7 @@ function put(store, d, which) {
     case "domain":
       if (d.field === "log_dirty") h.log_dirty = d[which];
       if (d.field === "paused") h.paused = d[which];
+      if (d.field === "suspended") h.suspended = d[which];
       break;
     case "dirty": if (which === "new") h.dirty.add(d.pfn); else h.dirty.delete(d.pfn); break;
     case "dirty_many":
@@ -134,7 +135,7 @@ export function deltaText(d) {
 
 function migrationText(d) {
   switch (d.event) {
-    case "phase": return `migration: ${d.phase} (${d.src} → ${d.dst})`;
+    case "phase": return `migration: ${d.phase} (${d.src} → ${d.dst}${d.toolstack ? `, tool stack ${d.toolstack}` : ""})`;
     case "batch": return `${d.batches > 1 ? `${d.batches} batches` : "batch"} of ${packedLength(d.pfns)} PFNs sent (round ${d.round})`;
     case "localise": {
       const n = packedLength(d.pfns);
@@ -143,6 +144,8 @@ function migrationText(d) {
     }
     case "pin": return `restore pins L${d.level} PFN ${d.pfn}: rc ${d.rc}`;
     case "defer": return `PFN ${d.pfn} deferred: ${d.why}`;
+    case "lost": return `PFN ${d.pfn} LOST: ${d.why}; sent as XTAB and never again` +
+      (d.kept_round ? ` (the destination keeps round ${d.kept_round}'s copy)` : " (no copy sent)");
     case "vcpu": return `vCPU context: base pointer PFN ${d.cr3_pfn}`;
     case "resumed": return `guest resumed on ${d.host}`;
     case "failed": return `migration FAILED (${d.errno}): ${d.why}`;

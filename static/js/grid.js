@@ -170,7 +170,8 @@ export class FrameGrid {
     if (this.mode === "guest") {
       const f = this.view.guestFrame(i);
       return f ? { frame: f, mfn: f.mfn, pfn: i }
-               : { frame: { owner: "free" }, mfn: null, pfn: i };   // ballooned out
+               : { frame: { owner: "free", lost: this.store.isLost(this.host, i) },
+                   mfn: null, pfn: i };   // ballooned out, or lost by a migration
     }
     const f = this.view.frame(this.mode, i);
     return { frame: f, mfn: i, pfn: f.pfn };
@@ -191,7 +192,8 @@ export class FrameGrid {
       : `MFN ${i}${pfn !== null ? ` (PFN ${pfn})` : ""}`;
     const counts = frame.count === undefined ? ""
       : `; count ${frame.count}, type count ${frame.type_count}`;
-    this.canvas.title = `${where}: ${frame.owner}${frame.type ? `, ${frame.type}` : ""}${counts}`;
+    const lost = frame.lost ? " · LOST by the migration (final contents not sent)" : "";
+    this.canvas.title = `${where}: ${frame.owner}${frame.type ? `, ${frame.type}` : ""}${counts}${lost}`;
     this.onHover(this.host, mfn, pfn);
   }
 

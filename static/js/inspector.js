@@ -12,6 +12,9 @@ const FIELDS = [
   ["pfinfo", "getpageframeinfo3"],
 ];
 const MAX_ARROWS = 64;
+const LOST_TEXT = "LOST by the migration: the final pass could not normalise this page and, " +
+  "the guest being suspended but not paused (xl), sent it as XTAB and never again; what " +
+  "is here is an older copy or an empty frame.";
 
 // One or two sentences on what the frame's state means.
 export function explainFrame(d) {
@@ -40,6 +43,7 @@ export function explainFrame(d) {
   }
   if (d.pinned) parts.push("Pinned by the guest.");
   if (d.pfinfo) parts.push(`The migration tool stack sees ${d.pfinfo}.`);
+  if (d.lost) parts.unshift(LOST_TEXT);
   return parts.join(" ");
 }
 
@@ -74,14 +78,15 @@ export class Inspector {
     const sel = this.ui.selected;
     const token = ++this.token;
     if (!sel || sel.mfn === null) {
-      this.detail = sel ? { missing: true } : null;
+      this.detail = sel ? { missing: true, lost: this.store.isLost(sel.host, sel.guestPfn ?? null) }
+        : null;
       this.render();
       return;
     }
     try {
       const detail = await frameDetail(this.store.sessionId, sel.host, sel.mfn);
       if (token !== this.token) return;   // a newer selection or event won
-      this.detail = detail;
+      this.detail = { ...detail, lost: this.store.isLost(detail.host, detail.pfn) };
     } catch (err) {
       if (token !== this.token) return;
       this.detail = { error: err.message };
@@ -101,7 +106,9 @@ export class Inspector {
     }
     if (d.missing || d.error) {
       body.replaceChildren(el("p", { class: "hint" },
-        d.error ? `Could not read the frame: ${d.error}` : "This PFN has no frame (ballooned out)."));
+        d.error ? `Could not read the frame: ${d.error}`
+          : d.lost ? "This PFN has no frame: LOST by the migration (sent as XTAB in the final pass, never populated)."
+            : "This PFN has no frame (ballooned out)."));
       this.ui.setArrows([]);
       return;
     }

@@ -12,6 +12,9 @@ const MARKS = [
   ["pinned", guestPage("l4", { pinned: true }), "pinned (corner mark)"],
   ["base", guestPage("l4", { base: true }), "vCPU base pointer (CR3): thick border"],
   ["dirty", guestPage("writable", { dirty: true }), "dirtied (log-dirty mode)"],
+  ["lost", guestPage("writable", { lost: true }),
+   "lost by the migration: an older copy or an empty frame (cross)"],
+  ["lost-none", { owner: "free", lost: true }, "lost by the migration: no frame at all"],
   ["foreign", { owner: "dom0" }, "another domain's frame (grey, dot)"],
   ["free", { owner: "free" }, "free frame (empty)"],
 ];

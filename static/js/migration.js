@@ -1,9 +1,10 @@
-// The migration panel: state, the phase buttons, per-round statistics and the last batch.
+// The migration panel: state, the tool stack, the phase buttons, per-round statistics and
+// the last batch.
 import { unpack } from "./deltas.js";
 import { el } from "./dom.js";
 
 const ROUND_COLUMNS = ["round", "phase", "sent", "normalised", "xtab", "deferred", "populated",
-                       "localised", "pinned"];
+                       "localised", "pinned", "lost"];
 
 const MAX_LISTED = 24;
 
@@ -13,13 +14,32 @@ function pfnList(pfns) {
   return list.length > MAX_LISTED ? `${shown} … and ${list.length - MAX_LISTED} more` : shown;
 }
 
+function stopped(store) {
+  if (store.guestPaused) return " (suspended and paused)";
+  return store.guestSuspended ? " (suspended)" : "";
+}
+
+// What the destination holds for each lost PFN.
+export function lostText(m) {
+  const parts = [...m.lost.entries()].sort((a, b) => a[0] - b[0]).map(([pfn, l]) =>
+    `PFN ${pfn} (${l.kept_round ? `the destination keeps round ${l.kept_round}'s copy`
+                                : "its contents never sent"})`);
+  return parts.length ? `the guest lost ${parts.join(", ")}` : "";
+}
+
 export function stateText(store) {
   const m = store.migration;
-  const where = `Guest runs on the ${store.guest.host} host${store.guestPaused ? " (paused)" : ""}.`;
+  const where = `Guest runs on the ${store.guest.host} host${stopped(store)}.`;
+  const by = m.toolstack ? ` (tool stack ${m.toolstack})` : "";
+  const lost = lostText(m);
   switch (m.state) {
     case "not_started": return `Not started. ${where}`;
-    case "in_progress": return `In progress: ${m.phase} done, ${m.src} → ${m.dst}. ${where}`;
-    case "ok": return `Completed: ${m.src} → ${m.dst}. ${where}`;
+    case "in_progress":
+      return `In progress: ${m.phase} done, ${m.src} → ${m.dst}${by}.` +
+        `${lost ? ` Final pass: ${lost}.` : ""} ${where}`;
+    case "ok":
+      return lost ? `Migration succeeded; ${lost}: ${m.src} → ${m.dst}${by}. ${where}`
+        : `Completed: ${m.src} → ${m.dst}${by}. ${where}`;
     case "failed": return `FAILED: ${m.error || "restore refused"}. ${where}`;
     default: return `${m.state}. ${where}`;
   }
@@ -37,18 +57,27 @@ function batchText(b) {
   const what = b.batches > 1 ? `${b.batches} batches` : "batch";
   return `Last ${what} (round ${b.round}, ${b.phase}): ${pfns.length} PFNs — ` +
     `${count("normalised")} normalised, ${count("raw")} raw, ${count("deferred")} deferred, ` +
-    `${count("xtab")} XTAB.` + (tables.length ? ` Not NOTAB: ${tables.join("; ")}.` : "");
+    `${count("xtab")} XTAB${count("lost") ? `, ${count("lost")} LOST` : ""}.` + (tables.length ? ` Not NOTAB: ${tables.join("; ")}.` : "");
 }
 
 export class MigrationPanel {
   constructor(root, store, send) {
     Object.assign(this, { root, store });
+    this.toolstack = root.querySelector("[data-testid=migrate-toolstack]");
     for (const button of root.querySelectorAll("[data-phase]")) {
       const phase = button.dataset.phase;
-      button.addEventListener("click", () => send({ migrate: phase === "all" ? "all" : { phase } }));
+      button.addEventListener("click", () => send(this.step(phase)));
     }
     store.on("load", () => this.render());
     store.on("event", () => this.render());
+  }
+
+  // The tool stack goes with the step that starts a migration; xl is the default.
+  step(phase) {
+    const toolstack = this.toolstack.value;
+    if (phase !== "all" && phase !== "begin") return { migrate: { phase } };
+    if (toolstack === "xl") return { migrate: phase === "all" ? "all" : { phase } };
+    return { migrate: { phase, toolstack } };
   }
 
   render() {
@@ -56,6 +85,7 @@ export class MigrationPanel {
     const state = this.root.querySelector("[data-testid=migration-state]");
     state.textContent = stateText(this.store);
     state.dataset.state = m.state;
+    state.dataset.lost = [...m.lost.keys()].sort((a, b) => a - b).join(" ");
     const rows = m.rounds.map((r) => el("tr", {}, ...ROUND_COLUMNS.map((c) => el("td", {}, String(r[c] ?? "")))));
     this.root.querySelector("[data-testid=rounds] tbody").replaceChildren(...rows);
     this.root.querySelector(".rounds-wrap").hidden = !rows.length;
@@ -66,6 +96,7 @@ export class MigrationPanel {
       [batchText(m.lastBatch), ...extra].filter(Boolean).join(" ");
     // A new migration can only begin when none is under way.
     const inProgress = m.state === "in_progress";
+    this.toolstack.disabled = inProgress;   // chosen when the migration begins
     for (const button of this.root.querySelectorAll("[data-phase]")) {
       const phase = button.dataset.phase;
       button.disabled = (phase === "begin" || phase === "all") ? inProgress : !inProgress;

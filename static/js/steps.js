@@ -16,6 +16,14 @@ export function canonicalStep(value, xen) {
       const v = canonicalStep(value[key], xen);
       if (v !== null && v !== undefined) out[key] = v;
     }
+    // `rounds` and `toolstack` may stand beside `migrate: all` (engine/scenario.py)
+    for (const key of ["rounds", "toolstack"]) {
+      if (out.migrate !== undefined && key in out) {
+        const body = typeof out.migrate === "string" ? { phase: out.migrate } : out.migrate;
+        out.migrate = canonicalStep({ ...body, [key]: out[key] }, xen);
+        delete out[key];
+      }
+    }
     if (out.migrate && typeof out.migrate === "object" && Object.keys(out.migrate).join() === "phase") {
       out.migrate = out.migrate.phase;
     }
@@ -77,7 +85,8 @@ export function describeStep(step) {
     case "memory": return `memory ${b.cmd} ${page(b)}`;
     case "migrate":
       return typeof b === "string" ? `migrate ${b}`
-        : `migrate ${b.phase || "all"}${b.rounds !== undefined ? ` (${b.rounds} rounds)` : ""}`;
+        : `migrate ${b.phase || "all"}${b.rounds !== undefined ? ` (${b.rounds} rounds)` : ""}` +
+          `${b.toolstack ? ` (tool stack ${b.toolstack})` : ""}`;
     case "check": return checkText(b);
     case "note": return step.note;
     default: return JSON.stringify(step);

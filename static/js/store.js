@@ -7,7 +7,8 @@ const FLAG = { allocated: 1, validated: 2, pinned: 4, partial: 8 };
 
 function emptyMigration() {
   return { state: "not_started", phase: null, src: null, dst: null, rounds: [],
-           deferred: new Set(), normalised: new Set(), error: null, lastBatch: null };
+           deferred: new Set(), normalised: new Set(), error: null, lastBatch: null,
+           toolstack: null, lost: new Map() };   // lost: pfn -> {kept_round}
 }
 
 export class Store {
@@ -38,6 +39,7 @@ export class Store {
         // A host without the guest has no P2M yet; created on its first p2m delta.
         p2m: h.p2m ? h.p2m.slice() : null,
         paused: name === snap.guest.host && snap.guest.paused,
+        suspended: name === snap.guest.host && Boolean(snap.guest.suspended),
       };
     }
     if (!this.hosts[this.guest.host].p2m) this.hosts[this.guest.host].p2m = snap.guest.p2m.slice();
@@ -46,7 +48,8 @@ export class Store {
       state: m.state || "not_started", phase: m.phase ?? null, src: m.src ?? null,
       dst: m.dst ?? null, rounds: (m.rounds || []).map((r) => ({ ...r })),
       deferred: new Set(m.deferred || []), normalised: new Set(m.normalised || []),
-      error: m.error ?? null,
+      error: m.error ?? null, toolstack: m.toolstack ?? null,
+      lost: new Map((m.lost_detail || []).map((l) => [l.pfn, { kept_round: l.kept_round }])),
     });
     this.script = snap.script || [];
     this.cursor = snap.cursor || 0;
@@ -81,9 +84,11 @@ export class Store {
     switch (d.event) {
       case "phase":
         if (d.phase === "begin") Object.assign(m, emptyMigration());
-        Object.assign(m, { state: "in_progress", phase: d.phase, src: d.src, dst: d.dst });
+        Object.assign(m, { state: "in_progress", phase: d.phase, src: d.src, dst: d.dst,
+                           toolstack: d.toolstack ?? m.toolstack });
         m.rounds.push({ round: m.rounds.length + 1, phase: d.phase, sent: 0, xtab: 0,
-                        normalised: 0, deferred: 0, localised: 0, populated: 0, pinned: 0 });
+                        normalised: 0, deferred: 0, localised: 0, populated: 0, pinned: 0,
+                        lost: 0 });
         break;
       case "batch": {
         const pfns = unpack(d.pfns);
@@ -93,15 +98,18 @@ export class Store {
           else round.xtab += 1;
           if (action === "deferred") {
             round.deferred += 1;
-            if (!this.guestPaused) m.deferred.add(pfn);  // as ever_deferred: live rounds only
+            if (!this.guestStopped) m.deferred.add(pfn);  // as ever_deferred: live rounds only
           }
           if (action === "normalised") { round.normalised += 1; m.normalised.add(pfn); }
           if (action === "raw") m.normalised.delete(pfn);
+          if (action === "lost") round.lost += 1;
         });
         m.lastBatch = d;
         break;
       }
       case "localise": round.localised += unpack(d.pfns).length; break;
+      // The final pass could not normalise it (toolstack xl): its contents stay behind.
+      case "lost": m.lost.set(d.pfn, { kept_round: d.kept_round }); break;
       case "pin": if (d.rc === 0) round.pinned += 1; break;
       case "resumed":
         m.state = "ok";
@@ -115,7 +123,16 @@ export class Store {
     }
   }
 
+  // XEN_DOMINF_paused (toolstack pause only) vs shut down with SHUTDOWN_suspend.
   get guestPaused() { return this.hosts[this.guest.host].paused; }
+  get guestSuspended() { return this.hosts[this.guest.host].suspended; }
+  get guestStopped() { return this.guestPaused || this.guestSuspended; }
+
+  // Is this PFN one whose final contents the migration did not bring to `host`?
+  isLost(host, pfn) {
+    const m = this.migration;
+    return pfn !== null && host === m.dst && m.state !== "failed" && m.lost.has(pfn);
+  }
 
   countPopulated(host, olds) {
     const m = this.migration;
@@ -135,7 +152,7 @@ export class Store {
       type_count: h.type_count[mfn], allocated: Boolean(flags & FLAG.allocated),
       validated: Boolean(flags & FLAG.validated), pinned: Boolean(flags & FLAG.pinned),
       partial: Boolean(flags & FLAG.partial), base: h.cr3 === mfn,
-      dirty: pfn !== null && h.dirty.has(pfn),
+      dirty: pfn !== null && h.dirty.has(pfn), lost: this.isLost(host, pfn),
     };
   }
 

@@ -16,6 +16,7 @@ export const TYPE_STYLE = {
 export const FOREIGN_COLOUR = "#8c8c8c";
 export const STALE_COLOUR = "#d55e00";   // vermillion: stale entries, failed steps
 export const INK = "#111111";
+export const LOST_COLOUR = "#c0001a";   // a page whose final contents a migration lost
 
 // Page-table types: only these can be de-validated (type kept, PGT_validated cleared).
 export const PAGE_TABLE_TYPES = new Set(["l1", "l2", "l3", "l4", "seg_desc"]);

@@ -70,7 +70,8 @@ def snapshot_state(server: Server, session: str) -> dict[str, Any]:
                            "p2m": snap["guest"]["p2m"],
                            "migration": {"state": m["state"], "rounds": m["rounds"],
                                          "deferred": sorted(m["deferred"]),
-                                         "normalised": sorted(m["normalised"])}}
+                                         "normalised": sorted(m["normalised"]),
+                                         "lost": sorted(m["lost"])}}
     for name, h in snap["hosts"].items():
         out[name] = [[h["owners"][h["owner"][i]], snap["types"][h["type"][i]], h["count"][i],
                       h["type_count"][i], h["flags"][i], h["m2p"][i]] for i in range(h["frames"])]

@@ -98,3 +98,17 @@ def test_rounds_beside_migrate_and_numeric_rc(tmp_path: Path) -> None:
         {"migrate": "all", "rounds": 3, "expect": "ok"}]}
     code, out = run(write(tmp_path, doc), "--json")
     assert code == 0, out
+
+
+def test_divergence_report_names_lost_pages() -> None:
+    """Under xl the unpatched final pass loses the de-validated L1 (PFN 40); patched Xen
+    sends it raw: the report says which PFN was lost, and where the two runs parted."""
+    example = REPO / "examples" / "devalidated-target-ballooned.yaml"
+    code, out = run(str(example), "--xen", "both")
+    assert code == 0, out
+    assert ('migrate "all": succeeded, the guest lost pfn 40 (no copy sent) unpatched, '
+            "nothing lost patched") in out
+    assert "round 3: pfn 40 (mfn 296) XTAB, lost unpatched, not sent patched" in out
+    code, out = run(str(example), "--xen", "both", "--json")
+    (report,) = json.loads(out)["divergences"]
+    assert any("lost pfn 40" in item for item in report["items"])
