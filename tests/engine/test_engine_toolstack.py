@@ -13,6 +13,8 @@ from __future__ import annotations
 import pytest
 from engine_helpers import RO, RW
 
+from engine.packing import unpack
+
 DST_FIRST_FREE = 128  # the destination's dom0 owns MFNs 0..127
 
 
@@ -24,9 +26,10 @@ def _batches(event, phase=None):
 def _action(event, pfn, phase):
     """The action write_batch() took for `pfn` in that phase's batches."""
     for b in _batches(event, phase):
-        if pfn in b["pfns"]:
-            i = b["pfns"].index(pfn)
-            return b["types"][i], b["actions"][i]
+        pfns = unpack(b["pfns"])
+        if pfn in pfns:
+            i = pfns.index(pfn)
+            return unpack(b["types"])[i], unpack(b["actions"])[i]
     return None
 
 
