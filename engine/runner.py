@@ -94,6 +94,8 @@ def print_text(runs: list[Run], verbose: bool, out: Any) -> None:
                         f": {event['message']}" if event.get("message") else "")
                 print(f"{run.file} [{run.xen}] step {event['n']}: {describe_step(event)}{rc}",
                       file=out)
+                if event.get("message") and event["op"] != "migrate":
+                    print(f"    why: {event['message']}", file=out)
                 for delta in event["deltas"]:
                     print("    " + format_delta(delta), file=out)
             for a in event["assertions"]:

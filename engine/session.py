@@ -62,6 +62,7 @@ class Session:
             "errno": errno_name(outcome.rc),
             "result": outcome.result,
             "message": outcome.message,
+            "failure": outcome.failure,
             "deltas": outcome.deltas,
             "assertions": assertions,
         }
