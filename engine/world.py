@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import pte as ptes
+from .ask import answer_check
 from .audit import audit
 from .builder import LAYOUTS
 from .checks import evaluate
@@ -112,6 +113,9 @@ class World:
             return Outcome(0, "note")
         if op == "check":
             return Outcome(0, "check", evaluate(self, step.check))
+        if op == "ask":  # a check question is answered now; an rc one by the next step
+            ask = step.ask
+            return Outcome(0, "ask", [] if ask.about == "rc" else answer_check(self, ask))
         if op == "migrate":
             body = step.migrate
             return self._migrate(body.phase, body.rounds or 2, body.toolstack or "xl")
