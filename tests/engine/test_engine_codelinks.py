@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.codelinks import key, lookup, table, url
+from engine.codelinks import lookup, table, url
 from engine.scenario import load_file
 from engine.session import Session
 
