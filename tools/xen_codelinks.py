@@ -17,7 +17,7 @@ from typing import Any
 
 TAGS = {"4.15": "RELEASE-4.15.0", "4.16": "RELEASE-4.16.0"}
 PATHS = ["xen/arch/x86", "xen/common", "xen/include/asm-x86", "xen/include/xen",
-         "tools/libs/guest"]
+         "tools/libs/guest", "tools/libs/ctrl"]
 
 # engine name -> how to find it: a function (default), {"case": X} for a switch case,
 # {"text": regex} for a line, {"symbol": name} where the engine says it differently.
@@ -54,7 +54,8 @@ ENGINE_NAMES = [
     "set_gpfn_from_mfn", "getpageframeinfo3", "arch_set_info_guest", "domain_kill",
     "XEN_DOMCTL_SHADOW_OP_CLEAN", "enable_logdirty", "suspend_domain", "write_batch",
     "normalise_pagetable", "write_one_vcpu_basic", "process_page_data", "populate_pfns",
-    "x86_pv_localise_page", "pin_pagetables", "page_lock",
+    "x86_pv_localise_page", "pin_pagetables", "page_lock", "domain_shutdown",
+    "xc_domain_pause",
 ]
 
 

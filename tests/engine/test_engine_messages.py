@@ -136,7 +136,8 @@ def test_preempted_pin_says_how_far_it_got() -> None:
 
 def test_migration_failure_names_the_libxenguest_function() -> None:
     # A de-validated L1 (reported L1TAB by unpatched Xen) whose entry names a frame the
-    # guest gave back: normalise_pagetable() defers it while live, fails once paused.
+    # guest gave back: normalise_pagetable() defers it while live, fails once paused
+    # (toolstack pause).
     s = Session.create(scenario(xen="unpatched"))
     for step in [l1_at(3, 40, 40, RO), l1_at(40, 0, 41, RW),
                  {"mmuext": {"cmd": "pin_l1", "pfn": 40}},
@@ -144,7 +145,7 @@ def test_migration_failure_names_the_libxenguest_function() -> None:
                  {"mmu_update": {"pfn": 3, "index": 41, "entry": 0}},
                  {"memory": {"cmd": "decrease_reservation", "pfn": 41}}]:
         assert s.apply(step)["rc"] == 0, step
-    ev = s.apply({"migrate": "all"})
+    ev = s.apply({"migrate": "all", "toolstack": "pause"})
     assert ev["result"] == "failed" and ev["errno"] == "ERANGE"
     assert ev["message"] == ("migrate all: -ERANGE: normalise_pagetable: pfn 40 (mfn 296): Bad "
                              "mfn for L1[0]: mfn 297 not in the pseudo-physical map")

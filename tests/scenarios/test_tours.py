@@ -21,7 +21,7 @@ TOURS = sorted((Path(__file__).resolve().parents[2] / "examples" / "tours").glob
 def test_the_tours_are_there() -> None:
     names = {p.stem for p in TOURS}
     assert {"tour-case1", "tour-case2", "tour-wrong-frame", "tour-mid-validation",
-            "tour-live-deferral", "tour-xsa182-linear"} <= names
+            "tour-live-deferral", "tour-xsa182-linear", "tour-xl-lost-page"} <= names
 
 
 @pytest.mark.parametrize("path", TOURS, ids=[p.stem for p in TOURS])
