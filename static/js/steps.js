@@ -31,7 +31,7 @@ export function isScriptStep(eventStep, scriptStep, xen) {
          JSON.stringify(canonicalStep(scriptStep, xen));
 }
 
-export const OPS = ["mmu_update", "mmuext", "write", "memory", "migrate", "check", "note"];
+export const OPS = ["mmu_update", "mmuext", "write", "memory", "migrate", "check", "ask", "note"];
 
 export function opOf(step) {
   return OPS.find((op) => op in step) || (step.note !== undefined ? "note" : "?");
@@ -79,6 +79,7 @@ export function describeStep(step) {
       return typeof b === "string" ? `migrate ${b}`
         : `migrate ${b.phase || "all"}${b.rounds !== undefined ? ` (${b.rounds} rounds)` : ""}`;
     case "check": return checkText(b);
+    case "ask": return `ask: ${b.question}`;
     case "note": return step.note;
     default: return JSON.stringify(step);
   }
