@@ -26,7 +26,9 @@ export class Tour {
 
   loaded() {
     this.pending = null;
-    this.narration = this.store.meta.description || "";
+    // The last note the script has run (a page opened mid-tour), else the description.
+    const ran = this.store.script.slice(0, this.store.cursor).filter((st) => st.note);
+    this.narration = ran.length ? ran[ran.length - 1].note : this.store.meta.description || "";
     this.reveal = null;
     const params = new URL(window.location.href).searchParams;
     this.setOn(params.get("tour") === "1" || isTour(this.store.script));
