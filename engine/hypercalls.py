@@ -16,6 +16,7 @@ from .constants import (
     PGT,
     Errno,
 )
+from .explain import describe
 from .host import OWNER_GUEST
 from .mm import EBUSY, EINVAL, MM, Preemption, is_guest_l4_slot
 
@@ -34,7 +35,9 @@ def do_mmu_update(mm: MM, table_mfn: int, index: int, value: int) -> int:
     """One MMU_NORMAL_PT_UPDATE request: write `value` at `index` of frame `table_mfn`."""
     h = mm.h
     if not get_page_from_gfn(mm, table_mfn, FN_MMU):
-        return EINVAL  # "Could not get page for normal update"
+        # "Could not get page for normal update"
+        return mm.fail(EINVAL, FN_MMU, f"could not get the page: {describe(h, table_mfn)}",
+                       table_mfn)
     rc = EINVAL
     # page_lock() succeeds only on a validated page with a non-zero type count.
     if h.validated[table_mfn] and h.type_count[table_mfn] > 0:
@@ -46,12 +49,21 @@ def do_mmu_update(mm: MM, table_mfn: int, index: int, value: int) -> int:
         elif type_ == PGT.writable:
             h.write_entry(table_mfn, index, value, "paging_write_guest_entry")
             rc = 0
+        else:
+            mm.fail(rc, FN_MMU, f"page_lock() held, but {describe(h, table_mfn)}: neither a "
+                    "page table nor writable", table_mfn)
+        if rc:
+            mm.at(table_mfn, index)
     elif mm.get_page_type(table_mfn, PGT.writable) == 0:
         # Not a validated, referenced page table (a de-validated one included): the value
         # is written as plain data under a writable type reference. The type stays writable.
         h.write_entry(table_mfn, index, value, "paging_write_guest_entry")
         mm.put_page_type(table_mfn)
         rc = 0
+    else:
+        f = mm.failure
+        mm.fail(rc, FN_MMU, "not a validated page table, and it cannot be written as data: "
+                f"{f.why if f else describe(h, table_mfn)}", table_mfn, replace=True)
     if rc == 0:
         mm.d.paging_mark_dirty(table_mfn, FN_MMU)
     mm.put_page(table_mfn, FN_MMU)
@@ -64,7 +76,9 @@ def mod_l1_entry(mm: MM, table_mfn: int, index: int, new: int) -> int:
     old = h.entry(table_mfn, index)
     if ptes.present(new):
         if ptes.flags_of(new) & ptes.L1_DISALLOW_MASK:
-            return EINVAL  # "Bad L1 flags"
+            return mm.fail(EINVAL, "mod_l1_entry", f"Bad L1 flags: "
+                           f"{ptes.flags_of(new) & ptes.L1_DISALLOW_MASK:#x} are in "
+                           "L1_DISALLOW_MASK", ptes.mfn_of(new))  # "Bad L1 flags"
         new = ptes.adjust_guest(1, new)
         if not ptes.has_changed(old, new, ptes.FASTPATH_FLAG_WHITELIST):
             # Fast path: same frame, same significant flags: no references change.
@@ -83,11 +97,14 @@ def mod_lne_entry(mm: MM, table_mfn: int, index: int, new: int, level: int) -> i
     h = mm.h
     fn = f"mod_l{level}_entry"
     if level == PGT.l4 and not is_guest_l4_slot(index):
-        return EINVAL  # "L4 update in Xen-private area"
+        return mm.fail(EINVAL, fn, f"L4 update in Xen-private area: slot {index} is one "
+                       "of Xen's (256..271)")  # "L4 update in Xen-private area"
     old = h.entry(table_mfn, index)
     if ptes.present(new):
         if ptes.flags_of(new) & ptes.DISALLOW_MASK[level]:
-            return EINVAL  # "Bad L%d flags"
+            return mm.fail(EINVAL, fn, f"Bad L{level} flags: "
+                           f"{ptes.flags_of(new) & ptes.DISALLOW_MASK[level]:#x} are in "
+                           f"L{level}_DISALLOW_MASK", ptes.mfn_of(new))  # "Bad L%d flags"
         new = ptes.adjust_guest(level, new)
         if not ptes.has_changed(old, new, ptes.FASTPATH_FLAG_WHITELIST):
             h.write_entry(table_mfn, index, new, fn)
@@ -109,7 +126,7 @@ def mmuext_pin(mm: MM, mfn: int, level: int, preempt_after: int | None = None) -
     fn = "do_mmuext_op"
     h = mm.h
     if not get_page_from_gfn(mm, mfn, fn):
-        return EINVAL
+        return mm.fail(EINVAL, fn, f"get_page_from_gfn() failed: {describe(h, mfn)}", mfn)
     rc = mm.get_page_type(mfn, level, Preemption(mfn, preempt_after))
     if rc:
         # -ERESTART: preempted (the guest re-issues the pin to continue). Otherwise
@@ -121,7 +138,7 @@ def mmuext_pin(mm: MM, mfn: int, level: int, preempt_after: int | None = None) -
     if h.pinned[mfn]:
         # "mfn already pinned": pin_drop
         mm.put_page_and_type(mfn)
-        return EINVAL
+        return mm.fail(EINVAL, fn, f"mfn already pinned: {describe(h, mfn)}", mfn)
     h.set(mfn, "pinned", True, fn)
     # "A page is dirtied when its pin status is set."
     mm.d.paging_mark_dirty(mfn, fn)
@@ -133,10 +150,11 @@ def mmuext_unpin(mm: MM, mfn: int) -> int:
     fn = "do_mmuext_op"
     h = mm.h
     if not get_page_from_gfn(mm, mfn, fn):
-        return EINVAL
+        return mm.fail(EINVAL, fn, f"get_page_from_gfn() failed: {describe(h, mfn)}", mfn)
     if not h.pinned[mfn]:
+        why = f"mfn not pinned: {describe(h, mfn)}"
         mm.put_page(mfn, fn)
-        return EINVAL  # "mfn not pinned"
+        return mm.fail(EINVAL, fn, why, mfn)  # "mfn not pinned"
     h.set(mfn, "pinned", False, fn)
     mm.put_page_and_type(mfn)
     mm.put_page(mfn, fn)
@@ -182,9 +200,11 @@ def guest_remove_page(mm: MM, mfn: int) -> int:
     fn = "guest_remove_page"
     h = mm.h
     if mfn == INVALID_MFN or not h.mfn_valid(mfn):
-        return EINVAL  # "Domain %u page number %lx invalid"
+        return mm.fail(EINVAL, fn, "page number invalid: the PFN has no frame",
+                       mfn)  # "Domain %u page number %lx invalid"
     if not get_page_from_gfn(mm, mfn, fn):
-        return ENXIO  # "Bad page free for Dom%u GFN %lx"
+        return mm.fail(ENXIO, fn, f"Bad page free: {describe(h, mfn)}",
+                       mfn)  # "Bad page free for Dom%u GFN %lx"
     pfn = int(h.m2p[mfn])
     if 0 <= pfn < mm.d.pages and int(mm.d.p2m[pfn]) == mfn:
         mm.d.set_p2m(pfn, -1, "balloon driver (guest P2M)")
@@ -201,7 +221,7 @@ def populate_physmap(mm: MM, pfn: int) -> int:
     h = mm.h
     got = h.alloc_frames(1)
     if got is None:
-        return ENOMEM
+        return mm.fail(ENOMEM, "populate_physmap", f"the {h.name} host has no free frame")
     mfn = got[0]
     h.assign([mfn], "populate_physmap")
     h.set_m2p(mfn, pfn, "set_gpfn_from_mfn")

@@ -60,10 +60,20 @@ class RoundStats:
 
 
 class MigrationFailed(Exception):
-    def __init__(self, errno: Errno, why: str) -> None:
+    """`fn`: the libxenguest function that gave up; `detail`: the hypercall failure behind
+    it, if one (explain.Failure.as_dict())."""
+
+    def __init__(self, errno: Errno, why: str, fn: str | None = None,
+                 detail: dict[str, Any] | None = None) -> None:
         super().__init__(why)
         self.errno = errno
         self.why = why
+        self.fn = fn
+        self.detail = detail
+
+    def explain(self, phase: str) -> str:
+        where = f"{self.fn}: " if self.fn else ""
+        return f"migrate {phase}: -{self.errno.name}: {where}{self.why}"
 
 
 @dataclass
@@ -126,7 +136,8 @@ class Migration:
         if self.src.cr3 is not None:
             pfn = self.src.mfn_to_pfn(self.src.cr3)
             if pfn is None:
-                raise MigrationFailed(Errno.ERANGE, "Bad mfn for cr3")
+                raise MigrationFailed(Errno.ERANGE, f"Bad mfn for cr3: MFN {self.src.cr3} is "
+                                      "not in the pseudo-physical map", "write_one_vcpu_basic")
             self.cr3_pfn = pfn
             self.journal.note(kind="migration", event="vcpu", cr3_mfn=self.src.cr3,
                               cr3_pfn=pfn, fn="write_one_vcpu_basic")
@@ -141,8 +152,10 @@ class Migration:
             mfn = int(self.dst.p2m[self.cr3_pfn])
             # arch_set_info_guest(): get_page_from_mfn() and get_page_type(root table).
             mm = self.dst_mm
+            mm.failure = None
             if not mm.get_page_from_mfn(mfn):
-                raise MigrationFailed(Errno.EINVAL, "vCPU context: cr3 frame not the guest's")
+                raise MigrationFailed(Errno.EINVAL, "vCPU context: cr3 frame not the guest's",
+                                      "arch_set_info_guest")
             rc = mm.get_page_type(mfn, PGT.l4)
             # A page left to old_guest_table keeps this general reference until the
             # clean-up drops it ("if ( cr3_page == current->arch.old_guest_table )
@@ -152,8 +165,8 @@ class Migration:
             if rc:
                 if not kept:
                     mm.put_page(mfn)
-                raise MigrationFailed(Errno(-rc), f"vCPU context: cr3 pfn {self.cr3_pfn} "
-                                      f"refused by get_page_type(root table), rc {rc}")
+                raise self._refused(rc, "arch_set_info_guest", "vCPU context: cr3 pfn "
+                                    f"{self.cr3_pfn} refused by get_page_type(root table)")
             self.dst.set_cr3(mfn, "arch_set_info_guest")
         pins = np.flatnonzero((self.pfn_types >= 0) & (self.pfn_types & PFINFO_LPINTAB != 0))
         for start in range(0, len(pins), MAX_PIN_BATCH):
@@ -162,13 +175,26 @@ class Migration:
                 if not level:
                     continue
                 mfn = int(self.dst.p2m[pfn])
+                self.dst_mm.failure = None
                 rc = mmuext_pin(self.dst_mm, mfn, PIN_LEVEL[f"pin_l{level}"])
                 self.journal.note(kind="migration", event="pin", pfn=pfn, mfn=mfn,
                                   level=level, rc=rc, fn="pin_pagetables")
                 if rc:
-                    raise MigrationFailed(Errno(-rc), f"Failed to pin batch of pagetables: "
-                                          f"L{level} pfn {pfn} rc {rc}")
+                    raise self._refused(rc, "pin_pagetables", "Failed to pin batch of "
+                                        f"pagetables: L{level} pfn {pfn}")
                 stats.pinned += 1
+
+    def _refused(self, rc: int, fn: str, why: str) -> MigrationFailed:
+        """A hypercall of the restore side failed: say why, as the engine would for a
+        guest's (explain.message())."""
+        f = self.dst_mm.failure
+        detail = f.as_dict(self.dst.host) if f is not None and f.rc == rc else None
+        if detail is not None:
+            where = "" if f.index is None else f"entry {f.index} -> "
+            target = f"PFN {detail['target_pfn']}" if detail["target_pfn"] is not None \
+                else f"MFN {f.target}"
+            why += f": {f.fn}({where}{target}) {f.why}"
+        return MigrationFailed(Errno(-rc), why, fn, detail)
 
     # -- the save side ------------------------------------------------------------------------
     def _send(self, pfns: np.ndarray, stats: RoundStats) -> None:
@@ -218,7 +244,8 @@ class Migration:
                     self.journal.note(kind="migration", event="defer", pfn=pfn, mfn=mfn,
                                       why=err.why, fn="normalise_pagetable")
                     continue
-                raise MigrationFailed(err.errno, f"pfn {pfn} (mfn {mfn}): {err.why}") from err
+                raise MigrationFailed(err.errno, f"pfn {pfn} (mfn {mfn}): {err.why}",
+                                      "normalise_pagetable") from err
             actions[i] = "normalised"
             self.last_normalised[pfn] = True
             stats.normalised += 1
@@ -295,7 +322,8 @@ class Migration:
         present = np.flatnonzero(page & _PRESENT)
         pfns = ptes.mfns_of(page[present])  # normalised: frame numbers are PFNs
         if np.any(pfns >= self.dst.pages):
-            raise MigrationFailed(Errno.ERANGE, "localise: pfn beyond the guest's P2M")
+            raise MigrationFailed(Errno.ERANGE, "pfn beyond the guest's P2M",
+                                  "x86_pv_localise_page")
         new = [p for p in dict.fromkeys(pfns.tolist()) if self.dst.p2m[p] < 0]
         self._populate(new, stats)
         out = page.copy()
@@ -309,7 +337,8 @@ class Migration:
         host = self.dst.host
         mfns = host.alloc_frames(len(pfns))
         if mfns is None:
-            raise MigrationFailed(Errno.ENOMEM, f"Failed to populate {len(pfns)} pfns")
+            raise MigrationFailed(Errno.ENOMEM, f"Failed to populate {len(pfns)} pfns: the "
+                                  f"{host.name} host has too few free frames", "populate_pfns")
         host.assign(mfns, "populate_physmap")
         host.set_m2p_many(np.array(mfns), np.array(pfns), "set_gpfn_from_mfn")
         self.dst.set_p2m_many(np.array(pfns), np.array(mfns), "populate_pfns")

@@ -26,6 +26,7 @@ from .constants import (
     Errno,
 )
 from .domain import Domain
+from .explain import PGT_NAMES, Failure, describe
 from .host import OWNER_FREE, OWNER_GUEST, Host
 
 EINVAL = -int(Errno.EINVAL)
@@ -83,6 +84,27 @@ class MM:
     def __init__(self, dom: Domain) -> None:
         self.d = dom
         self.h: Host = dom.host
+        self.failure: Failure | None = None  # where the current error came from (fail())
+
+    # -- why an error is returned -------------------------------------------------------
+    def fail(self, rc: int, fn: str, why: str, target: int | None = None, flags: str = "",
+             replace: bool = False) -> int:
+        """Record the site an rc originates at, and return the rc. The deepest site is
+        kept while the same rc travels up; a caller that turns it into another rc (or
+        `replace`s it) gives the explanation that matches what the guest sees."""
+        f = self.failure
+        if f is None or f.rc != rc or replace:
+            self.failure = Failure(rc, fn, why, target=target, flags=flags)
+        return rc
+
+    def at(self, mfn: int, index: int) -> None:
+        """The current error arose at entry `index` of table `mfn`."""
+        f = self.failure
+        if f is None:
+            return
+        if f.index is None:
+            f.mfn, f.index = mfn, index
+        f.path.append((mfn, index))
 
     # -- general references ------------------------------------------------------------
     def get_page(self, mfn: int, fn: str = "get_page") -> bool:
@@ -135,7 +157,8 @@ class MM:
                 h.set(mfn, "validated", type_ in NO_CHECK_TYPES, fn)
             h.set(mfn, "type_count", 1, fn)
         elif h.type[mfn] != type_:
-            return EINVAL  # "Bad type"
+            return self.fail(EINVAL, fn, f"Bad type: wanted {PGT_NAMES[PGT(type_)]}, but "
+                             f"{describe(h, mfn)}", target=mfn)  # "Bad type"
         elif not h.validated[mfn]:
             # Another validation in progress could only be waited for; in this model the
             # only unvalidated page with a count is one left PGT_partial: continue it.
@@ -191,6 +214,7 @@ class MM:
             e = int(entries[i])
             rc = self.get_page_from_l1e(e)
             if rc:
+                self.at(mfn, i)
                 for j in reversed(present[:n].tolist()):
                     self.put_page_from_l1e(int(entries[j]))
                 return rc
@@ -237,7 +261,8 @@ class MM:
         for i in range(start, len(entries)):
             if i > start and preempt.should_stop(mfn, i - start):
                 h.set(mfn, "nr_validated_ptes", i, f"promote_l{level}_table")
-                return ERESTART
+                return self.fail(ERESTART, f"promote_l{level}_table", f"preempted after {i} "
+                                 "entries: re-issue the hypercall to continue", target=mfn)
             if level == L4 and not is_guest_l4_slot(i):
                 continue
             e = int(entries[i])
@@ -245,6 +270,7 @@ class MM:
                 continue
             rc = self.get_page_from_lne(e, mfn, level)
             if rc < 0:
+                self.at(mfn, i)
                 if i:
                     # Entries 0..i-1 hold references: Xen leaves the page partial and
                     # makes it old_guest_table, torn down by the hypercall's continuation.
@@ -341,7 +367,8 @@ class MM:
         """get_page_and_type_from_mfn(): a general and a type reference; the general one
         is kept on failure only for a page left to old_guest_table."""
         if not self.get_page_from_mfn(mfn):
-            return EINVAL
+            return self.fail(EINVAL, "get_page_from_mfn", f"found no reference to take: "
+                             f"{describe(self.h, mfn)}", target=mfn)
         rc = self.get_page_type(mfn, type_, preempt)
         if rc and mfn not in self.d.old_guest_tables:
             self.put_page(mfn)
@@ -350,23 +377,32 @@ class MM:
     # -- entries -------------------------------------------------------------------------
     def get_page_from_l1e(self, e: int) -> int:
         """get_page_from_l1e() for a present entry."""
-        if ptes.flags_of(e) & ptes.L1_DISALLOW_MASK:
-            return EINVAL  # "Bad L1 flags"
+        fn = "get_page_from_l1e"
         mfn = ptes.mfn_of(e)
+        rw = "rw" if ptes.writable(e) else "ro"
+        if ptes.flags_of(e) & ptes.L1_DISALLOW_MASK:
+            return self.fail(EINVAL, fn, "Bad L1 flags: "
+                             f"{ptes.flags_of(e) & ptes.L1_DISALLOW_MASK:#x} are in "
+                             "L1_DISALLOW_MASK", mfn, rw)  # "Bad L1 flags"
         h = self.h
         if not h.mfn_valid(mfn):
             # Not RAM: an MMIO mapping, and the guest has no I/O-memory permission. The
             # all-ones MFN a PV kernel writes for a ballooned PFN is -EINVAL instead
             # (`mfn != (PADDR_MASK >> PAGE_SHIFT)  /* INVALID_MFN? */`).
-            return EINVAL if mfn == INVALID_MFN else EPERM
+            if mfn == INVALID_MFN:
+                return self.fail(EINVAL, fn, "INVALID_MFN: the entry names no frame", mfn, rw)
+            return self.fail(EPERM, fn, f"MFN {mfn} is not RAM and the guest has no I/O "
+                             "memory permission for it", mfn, rw)
         # page_get_owner_and_reference(): a free frame yields no owner and no reference;
         # a frame of another domain is refused (could_not_pin).
         if h.count[mfn] == 0 or h.owner[mfn] != OWNER_GUEST:
-            return EBUSY
+            return self.fail(EBUSY, fn, "could not take a reference: "
+                             f"{describe(h, mfn)}", mfn, rw)
         h.add(mfn, "count", 1, "get_page_from_l1e")
         if ptes.writable(e) and self.get_page_type(mfn, WRITABLE) != 0:
+            why = f"could not take PGT_writable_page: {describe(h, mfn)}"
             self.put_page(mfn)
-            return EBUSY
+            return self.fail(EBUSY, fn, why, mfn, rw)
         return 0
 
     def put_page_from_l1e(self, e: int) -> None:
@@ -383,12 +419,24 @@ class MM:
     def get_page_from_lne(self, e: int, ptmfn: int, level: int) -> int:
         """get_page_from_l2e() / l3e / l4e for a present entry of a level-`level` table:
         the target must be a table of the next level down, or a linear entry."""
-        if ptes.flags_of(e) & ptes.DISALLOW_MASK[level]:
-            return EINVAL  # "Bad L%d flags"
+        fn = f"get_page_from_l{level}e"
         target = ptes.mfn_of(e)
+        rw = "rw" if ptes.writable(e) else "ro"
+        if ptes.flags_of(e) & ptes.DISALLOW_MASK[level]:
+            return self.fail(EINVAL, fn, f"Bad L{level} flags: "
+                             f"{ptes.flags_of(e) & ptes.DISALLOW_MASK[level]:#x} are in "
+                             f"L{level}_DISALLOW_MASK", target, rw)  # "Bad L%d flags"
+        before = self.failure
         rc = self.get_page_and_type_from_mfn(target, level - 1)
-        if rc == EINVAL and self.get_linear_pagetable(e, ptmfn, level):
-            rc = 0
+        if rc == EINVAL:
+            refused = self.failure
+            if self.get_linear_pagetable(e, ptmfn, level):
+                self.failure = before  # a linear entry: nothing failed after all
+                return 0
+            linear = self.failure
+            self.fail(EINVAL, fn, f"{refused.why if refused else 'refused'}; nor is it a "
+                      f"linear page table: {linear.why if linear else 'refused'}", target, rw,
+                      replace=True)
         return rc
 
     def get_linear_pagetable(self, e: int, ptmfn: int, level: int) -> bool:
@@ -398,22 +446,29 @@ class MM:
         relation already (linear_pt_count: > 0 entries it holds, < 0 uses of it)."""
         h = self.h
         fn = f"get_l{level}_linear_pagetable"
-        if ptes.writable(e):
-            return False  # "Attempt to create linear p.t. with write perms"
         target = ptes.mfn_of(e)
+
+        def refuse(why: str) -> bool:
+            self.fail(EINVAL, fn, why, target, replace=True)
+            return False
+
+        if ptes.writable(e):
+            return refuse("a linear entry must be read-only")  # "...with write perms"
         if target == ptmfn:
             return True
         if h.owner[ptmfn] != OWNER_GUEST or not self.get_page_from_mfn(target):
-            return False
+            return refuse(f"no reference to take: {describe(h, target)}")
         if h.linear_pt_count[ptmfn] < 0:  # inc_linear_entries()
             self.put_page(target)
-            return False
+            return refuse(f"{describe(h, ptmfn)} and is itself used by a linear entry "
+                          "(XSA-240: linear chains are refused)")
         if h.linear_pt_count[target] > 0:  # inc_linear_uses()
             self.put_page(target)
-            return False
+            return refuse(f"{describe(h, target)} and holds linear entries itself "
+                          "(XSA-240: linear chains are refused)")
         if int(h.type[target]) != level or not h.validated[target]:
             self.put_page(target)
-            return False
+            return refuse(f"{describe(h, target)}, not a validated L{level}")
         h.add(ptmfn, "linear_pt_count", 1, "inc_linear_entries")
         h.add(target, "linear_pt_count", -1, "inc_linear_uses")
         h.add(target, "type_count", 1, fn)

@@ -79,6 +79,8 @@ def describe_step(event: dict[str, Any]) -> str:
     op = event["op"]
     if op == "note":
         return "note"
+    if op == "ask":
+        return f"ask {step['ask']['question']!r}"
     body = step[op]
     return f"{op} {json.dumps(body, separators=(',', ':'))}"
 
@@ -87,13 +89,15 @@ def print_text(runs: list[Run], verbose: bool, out: Any) -> None:
     for run in runs:
         for event in run.events:
             if verbose:
-                rc = "" if event["op"] in ("check", "note") else f" -> rc {event['rc']}" + (
+                rc = "" if event["op"] in ("check", "note", "ask") else f" -> rc {event['rc']}" + (
                     f" ({event['errno']})" if event["errno"] else "")
                 if event["op"] == "migrate":
                     rc = f" -> {event['result']}" + (
                         f": {event['message']}" if event.get("message") else "")
                 print(f"{run.file} [{run.xen}] step {event['n']}: {describe_step(event)}{rc}",
                       file=out)
+                if event.get("message") and event["op"] != "migrate":
+                    print(f"    why: {event['message']}", file=out)
                 for delta in event["deltas"]:
                     print("    " + format_delta(delta), file=out)
             for a in event["assertions"]:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from .ask import OPERATION_STEPS, validate_ask
 from .constants import MFN_BITS
 from .errors import InvalidInput
 from .pte import FLAG_BITS
@@ -169,6 +170,21 @@ class Check(Model):
         return self
 
 
+class AskCheck(Model):
+    check: dict[str, Any]  # the check's subject: {pfinfo: {pfn: 40}}, {frame: ...}
+    field: str  # the check field the choices are values of: is, type, maps_pfn...
+
+
+class Ask(Model):
+    """A question for the student (an extension; engine/ask.py)."""
+
+    question: Annotated[str, Field(min_length=1)]
+    choices: Annotated[list[Any], Field(min_length=2)]
+    answer: Annotated[int, Field(ge=0)]
+    about: Literal["rc"] | AskCheck
+    why: str | None = None
+
+
 class Step(Model):
     """One step: exactly one operation key (or none: a narration), `expect`, `note`."""
 
@@ -178,6 +194,7 @@ class Step(Model):
     memory: Memory | None = None
     migrate: Migrate | None = None
     check: Check | None = None
+    ask: Ask | None = None
     expect: Any = None
     note: str | None = None
 
@@ -215,7 +232,7 @@ class Step(Model):
         return getattr(self, self.op) if self.op != "note" else None
 
 
-OPERATIONS = ("mmu_update", "mmuext", "write", "memory", "migrate", "check")
+OPERATIONS = ("mmu_update", "mmuext", "write", "memory", "migrate", "check", "ask")
 ERRNO_NAMES = ("EPERM", "ENOENT", "ENXIO", "EINTR", "E2BIG", "EAGAIN", "ENOMEM", "EFAULT", "EBUSY",
                "EEXIST", "EINVAL", "ERANGE", "ERESTART", "EOPNOTSUPP")
 
@@ -225,7 +242,7 @@ def check_expect(step: Step, where: str) -> None:
     expect, op = step.expect, step.op
     if expect is None:
         return
-    if op in ("note", "check"):
+    if op in ("note", "check", "ask"):
         raise InvalidInput(f"{where}.expect", "expect goes with a hypercall or migrate step")
     if op == "migrate":
         if expect not in ("ok", "failed"):
@@ -348,7 +365,10 @@ def validate_step(raw: Any, xen: str, number: int | None = None) -> Step:
         step = Step.model_validate(_resolve_step(raw, xen))
     except ValidationError as err:
         raise _invalid(err, prefix=() if number is None else ("steps", number - 1)) from None
-    check_expect(step, "step" if number is None else f"steps[{number}]")
+    where = "step" if number is None else f"steps[{number}]"
+    check_expect(step, where)
+    if step.ask is not None:
+        validate_ask(step.ask, where)
     return step
 
 
@@ -358,6 +378,10 @@ def _resolve_step(step: Any, xen: str) -> Any:
     out = dict(step)
     if "expect" in out:
         out["expect"] = resolve_variants(out["expect"], xen)
+    if isinstance(out.get("ask"), dict) and "answer" in out["ask"]:
+        out["ask"] = {**out["ask"], "answer": resolve_variants(out["ask"]["answer"], xen)}
+        if "about" in out["ask"]:
+            out["ask"]["about"] = resolve_variants(out["ask"]["about"], xen)
     if "check" in out:
         # Any depth, the page selector too: `frame: {pfn: {unpatched: 9, patched: 1}}`.
         out["check"] = resolve_variants(out["check"], xen)
@@ -414,6 +438,12 @@ def check_consistency(scenario: Scenario) -> None:
     phase = "none"  # none | live | paused
     for n, step in enumerate(scenario.steps, start=1):
         check_expect(step, f"steps[{n}]")
+        if step.ask is not None:
+            validate_ask(step.ask, f"steps[{n}]")
+            if step.ask.about == "rc" and not any(
+                    s.op in OPERATION_STEPS for s in scenario.steps[n:]):
+                raise InvalidInput(f"steps[{n}].ask.about", "rc: no hypercall or migrate "
+                                   "step follows to answer it")
         where = f"steps[{n}].{step.op}"
         check_pfns(step, pages, where)
         if step.op in ("mmu_update", "mmuext", "write", "memory") and phase == "paused":

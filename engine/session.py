@@ -9,11 +9,12 @@ import numpy as np
 import yaml
 
 from . import pte as ptes
+from .ask import OPERATION_STEPS, answer_rc
 from .constants import TYPE_NAMES, errno_name, pfinfo_name
 from .errors import InvalidInput
 from .hypercalls import getpageframeinfo3
 from .mm import MM
-from .scenario import Scenario, Step, check_pfns, parse_text, validate, validate_step
+from .scenario import Ask, Scenario, Step, check_pfns, parse_text, validate, validate_step
 from .world import HOSTS, World
 
 FLAG_ALLOCATED, FLAG_VALIDATED, FLAG_PINNED, FLAG_PARTIAL = 1, 2, 4, 8
@@ -27,6 +28,7 @@ class Session:
         self.log: list[dict[str, Any]] = []
         self.script: list[dict[str, Any]] = list(raw.get("steps") or [])
         self.cursor = 0
+        self.pending_ask: tuple[int, Ask] | None = None  # (seq, an `about: rc` ask)
 
     @classmethod
     def create(cls, scenario: dict[str, Any] | str | None = None,
@@ -62,13 +64,26 @@ class Session:
             "errno": errno_name(outcome.rc),
             "result": outcome.result,
             "message": outcome.message,
+            "failure": outcome.failure,
             "deltas": outcome.deltas,
             "assertions": assertions,
         }
         if step.note:
             event["note"] = step.note
+        self._answer(step, event, outcome)
         self.log.append(event)
         return event
+
+    def _answer(self, step: Step, event: dict[str, Any], outcome: Any) -> None:
+        """An `about: rc` ask waits for the next hypercall or migrate step, whose event
+        then carries the answer's assertion and `answers` (the ask's seq)."""
+        if step.ask is not None and step.ask.about == "rc":
+            self.pending_ask = (event["seq"], step.ask)
+        elif step.op in OPERATION_STEPS and self.pending_ask is not None:
+            seq, ask = self.pending_ask
+            event["assertions"].append(answer_rc(ask, step.op, outcome.rc, outcome.result))
+            event["answers"] = seq
+            self.pending_ask = None
 
     def run_next(self, count: int | None = 1) -> list[dict[str, Any]]:
         """Apply the next `count` steps of the loaded scenario (None: all that remain).
@@ -156,7 +171,10 @@ class Session:
         doc["xen"] = self.xen
         doc["guest"] = self.scenario.guest.model_dump()
         doc["hosts"] = {name: host_spec(self.scenario, name) for name in HOSTS}
-        doc["steps"] = [event["step"] for event in self.log]
+        # A step run from the script is exported as written there, so `{patched, unpatched}`
+        # pairs survive and the export runs under either variant.
+        doc["steps"] = [self.script[event["script_step"] - 1] if "script_step" in event
+                        else event["step"] for event in self.log]
         return yaml.safe_dump(doc, sort_keys=False)
 
 

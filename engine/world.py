@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import pte as ptes
+from .ask import answer_check
 from .audit import audit
 from .builder import LAYOUTS
 from .checks import evaluate
 from .constants import Errno, errno_name
 from .domain import Domain
 from .errors import InvalidInput
+from .explain import message
 from .host import Host
 from .hypercalls import (
     PIN_LEVEL,
@@ -39,6 +41,7 @@ class Outcome:
     assertions: list[dict[str, Any]] = field(default_factory=list)
     deltas: list[dict[str, Any]] = field(default_factory=list)
     message: str | None = None
+    failure: dict[str, Any] | None = None  # explain.Failure.as_dict(): where rc came from
 
     @property
     def errno(self) -> str | None:
@@ -110,12 +113,19 @@ class World:
             return Outcome(0, "note")
         if op == "check":
             return Outcome(0, "check", evaluate(self, step.check))
+        if op == "ask":  # a check question is answered now; an rc one by the next step
+            ask = step.ask
+            return Outcome(0, "ask", [] if ask.about == "rc" else answer_check(self, ask))
         if op == "migrate":
             body = step.migrate
             return self._migrate(body.phase, body.rounds or 2, body.toolstack or "xl")
         mm = MM(self.guest)
         rc = getattr(self, "_" + op)(mm, step.body)
-        return Outcome(rc, "ok" if rc == 0 else "error")
+        if rc == 0:
+            return Outcome(rc, "ok")
+        failure = mm.failure if mm.failure is not None and mm.failure.rc == rc else None
+        return Outcome(rc, "error", message=message(mm.h, step, rc, failure),
+                       failure=None if failure is None else failure.as_dict(mm.h))
 
     # -- guest operations ------------------------------------------------------------------
     def _mmu_update(self, mm: MM, body: Any) -> int:
@@ -167,7 +177,8 @@ class World:
         except MigrationFailed as failure:
             self._abort(failure)
             self._note_stats()
-            return Outcome(-int(failure.errno), "failed", message=failure.why)
+            return Outcome(-int(failure.errno), "failed", message=failure.explain(phase),
+                           failure=failure.detail)
         self._note_stats()
         return Outcome(0, "ok")
 

@@ -173,3 +173,13 @@ def list_scenarios() -> Response:
 def get_scenario(name: str) -> Response:
     entry = service().catalogue.get(name)
     return jsonify({**entry.summary(), "yaml": entry.path.read_text(encoding="utf-8")})
+
+
+@bp.get("/xen-functions")
+def xen_functions() -> Response:
+    """Where each Xen function the deltas name is, at RELEASE-4.15.0 and RELEASE-4.16.0."""
+    from engine.codelinks import table
+
+    response = jsonify(table())
+    response.cache_control.max_age = 3600
+    return response

@@ -23,5 +23,6 @@ def default_scenario_dirs() -> list[tuple[str, Path]]:
         ("shared", REPO_ROOT.parent / "shared" / "scenarios"),
         ("examples", asset_dir("examples")),
         ("xtf", asset_dir("examples") / "xtf"),
+        ("tours", asset_dir("examples") / "tours"),
     ]
     return [(source, path) for source, path in candidates if path.is_dir()]

@@ -17,6 +17,13 @@ import { P2mLink } from "./p2mlink.js";
 import { SessionLink } from "./socket.js";
 import { Store } from "./store.js";
 import { UiState } from "./ui-state.js";
+import { GridTable, installTabs, renderOverlayLegend } from "./a11y.js";
+import { Focus } from "./focus.js";
+import { PatchPanel } from "./patch.js";
+import { Present } from "./present.js";
+import { installSandbox } from "./sandbox.js";
+import { ScriptSync } from "./sync.js";
+import { Tour } from "./tour.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const body = document.body;
@@ -101,8 +108,8 @@ function layout() {
   }
   const area = $("[data-testid=grids]");
   const width = (area.clientWidth - (shown.length - 1) * 24) / shown.length;
-  const height = Math.max(320, window.innerHeight * 0.62);
-  for (const mode of shown) grids[mode].layout(width, height);
+  const height = present.on ? present.gridHeight() : Math.max(320, window.innerHeight * 0.62);
+  for (const mode of shown) grids[mode].layout(width, height, present.on);
   draw();
 }
 
@@ -145,6 +152,27 @@ for (const grid of Object.values(grids)) {
   grid.onHover = (host, mfn, pfn) => (host === null ? p2mLink.clear() : p2mLink.show(host, mfn, pfn));
 }
 renderLegend($("[data-testid=legend]"));
+renderOverlayLegend($("[data-testid=legend]"));
+
+// ---- teaching: narration, questions, failures, the patch, present mode ----------------------
+const focus = new Focus(store, ui);
+store.on("event", (ev) => focus.event(ev));
+const runScript = script.run.bind(script);
+const tour = new Tour($(".grid-panel"), store, (count) => runScript(count));
+const sync = new ScriptSync($(".script-panel"), store, link, () => script.currentFile(), openSession);
+// Next / Run to end wait while a question is open or the state is off the script.
+script.run = (count) => (tour.guard() && sync.guard() ? runScript(count) : null);
+new PatchPanel($("[data-testid=inspector]"), store, ui);
+new GridTable($("[data-testid=grids]").parentElement, store, ui,
+  (sel) => grids[ui.view === "both" ? (sel ? sel.host : "source") : ui.view]);
+const present = new Present(store, {
+  next: () => script.run(1),
+  // Stepping back needs the timeline's seek; without it the Back control is hidden.
+  back: () => window.pvframes.seek?.(store.seq - 1),
+  canBack: () => typeof window.pvframes.seek === "function",
+}, () => layout());
+installSandbox($(".topbar"), openSession, (text) => script.showError(text));
+installTabs();
 
 let showedBothHosts = false;
 store.on("load", () => {
@@ -217,7 +245,7 @@ $("[data-testid=help-open]").addEventListener("click", () => $("[data-testid=hel
 
 // Hooks for browser tests and for poking at the state from the devtools console.
 window.pvframes = {
-  store, ui, link,
+  store, ui, link, tour, present, sync,
   loads: 0,   // snapshots applied: a catch-up after a reconnect must not add one
   frame: (host, mfn) => store.frame(host, mfn),
   guestFrame: (pfn) => store.guestFrame(pfn),

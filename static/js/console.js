@@ -47,6 +47,7 @@ export function lostPfns(event) {
 }
 
 export function resultText(event) {
+  if (event.result === "ask") return event.assertions.every((a) => a.ok) ? "question" : "question: key wrong";
   if (event.result === "check" || event.result === "note") {
     const failed = event.assertions.filter((a) => !a.ok).length;
     return event.result === "note" ? "note" : failed ? `${failed} check(s) failed` : "checks hold";

@@ -1,7 +1,7 @@
 // A Canvas grid of frames: one cell per guest PFN ("guest" mode: the frame behind it on
 // the host where the guest runs) or one cell per machine frame of a host.
 import { drawCell } from "./cell.js";
-import { INK, STALE_COLOUR } from "./types.js";
+import { HIGHLIGHT_COLOUR, INK, STALE_COLOUR } from "./types.js";
 
 const MAX_CELL = 64;
 const AXIS = 52;   // left margin for row numbers
@@ -36,14 +36,17 @@ export class FrameGrid {
   }
 
   // The room the grid may take, in CSS pixels; the cell size follows from it in draw().
-  layout(width, maxHeight) {
+  // `big` (present mode): cells may grow as large as the room allows.
+  layout(width, maxHeight, big = false) {
     this.avail = { width, maxHeight };
+    this.maxCell = big ? 240 : MAX_CELL;
+    this.maxHostCell = big ? 96 : MAX_HOST_CELL;
     this.canvas.dataset.cells = String(this.count());
   }
 
   setPitch(cols, pitch) {
     this.cols = cols;
-    this.pitch = Math.max(4, Math.min(MAX_CELL, pitch));
+    this.pitch = Math.max(4, Math.min(this.maxCell || MAX_CELL, pitch));
     this.gap = this.pitch >= 20 ? 3 : 1;
     this.cell = this.pitch - this.gap;
     this.width = AXIS + this.cols * this.pitch;
@@ -57,15 +60,20 @@ export class FrameGrid {
     const { width, maxHeight } = this.avail;
     const n = this.count();
     if (this.mode === "guest") {
-      const cols = columnsFor(n);
+      let cols = columnsFor(n);
+      const pitchFor = (c) => Math.floor(Math.min((width - AXIS) / c,
+                                                  maxHeight / Math.min(MAX_ROWS, Math.ceil(n / c))));
+      if (this.maxCell > MAX_CELL) {   // present mode: the column count giving the largest cells
+        for (const c of [8, 16, 32, 64]) if (c <= n && pitchFor(c) > pitchFor(cols)) cols = c;
+      }
       const rows = Math.min(MAX_ROWS, Math.ceil(n / cols));
-      this.setPitch(cols, Math.floor(Math.min((width - AXIS) / cols, maxHeight / rows)));
+      this.setPitch(cols, pitchFor(cols));
       this.planRows();
       return;
     }
     let best = null;   // biggest cells that fit; at equal size, more columns (fewer rows)
     for (let cols = 8; cols <= 64; cols += 8) {
-      const pitch = Math.min(MAX_HOST_CELL, Math.floor((width - AXIS) / cols));
+      const pitch = Math.min(this.maxHostCell || MAX_HOST_CELL, Math.floor((width - AXIS) / cols));
       this.setPitch(cols, pitch);
       this.planRows();
       if (this.height <= maxHeight && (!best || pitch >= best.pitch)) best = { cols, pitch };
@@ -225,6 +233,10 @@ export class FrameGrid {
     for (const [key, label] of this.ui.flashes) {
       const [host, mfn] = key.split(":");
       this.ring(this.indexOf(host, Number(mfn)), STALE_COLOUR, 4, label);
+    }
+    for (const [key, label] of this.ui.highlights) {   // named by a note or a failure
+      const [host, mfn] = key.split(":");
+      this.ring(this.indexOf(host, Number(mfn)), HIGHLIGHT_COLOUR, 4, label);
     }
     const sel = this.ui.selected;
     if (sel) this.ring(this.indexOf(sel.host, sel.mfn), INK, 4);

@@ -3,6 +3,7 @@
 import { getEvents } from "./api.js";
 import { resultText } from "./console.js";
 import { deltaText } from "./deltas.js";
+import { fnLink } from "./codelinks.js";
 import { el } from "./dom.js";
 import { describeStep } from "./steps.js";
 
@@ -62,16 +63,20 @@ export class History {
       el("span", { class: "seq" }, `#${event.seq}`),
       el("span", { class: "what" }, describeStep(event.step)),
       el("span", { class: "rc" }, resultText(event)),
-      ...checks);
+      ...checks,
+      // Why it failed, always in view: the Xen function, the entry, the rule.
+      event.message ? el("span", { class: "why", "data-testid": "history-message" }, event.message) : null);
     const details = el("details", {}, summary);
     details.addEventListener("toggle", () => {
       if (!details.open || details.querySelector("ol")) return;
       const lines = event.deltas.slice(0, MAX_DELTA_LINES).map((d) =>
-        el("li", {}, el("code", {}, d.fn || d.kind), " ", deltaText(d)));
+        el("li", {}, d.fn ? fnLink(d.fn) : el("code", {}, d.kind), " ", deltaText(d)));
       if (event.deltas.length > MAX_DELTA_LINES) {
         lines.push(el("li", {}, `… ${event.deltas.length - MAX_DELTA_LINES} more`));
       }
-      if (event.message) lines.unshift(el("li", { class: "message" }, event.message));
+      if (event.message) {
+        lines.unshift(el("li", { class: "message" }, event.failure ? fnLink(event.failure.fn) : "", " ", event.message));
+      }
       details.append(lines.length ? el("ol", { class: "deltas" }, ...lines)
                                   : el("p", { class: "hint" }, "No state changed."));
     });

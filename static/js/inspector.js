@@ -68,6 +68,7 @@ export class Inspector {
     ui.on((what) => {
       if (what === "selected") this.refresh();
       if (what === "view" && this.detail) this.render();   // the hint depends on the view
+      if (what === "highlights" && this.detail) this.render();
     });
     store.on("event", () => { if (this.ui.selected) this.refresh(); });
     store.on("load", () => this.ui.select(null));
@@ -146,6 +147,17 @@ export class Inspector {
         el("td", {}, e.target_owner === "guest" ? (e.target_type || "") : e.target_owner),
         el("td", { "data-testid": "entry-status" }, status.text));
       row.addEventListener("click", () => this.onEntryPick(d, e));
+      // Keyboard reach: Tab to a row, Enter or Space loads it like a click.
+      row.tabIndex = 0;
+      row.addEventListener("keydown", (ev) => {
+        if (ev.key !== "Enter" && ev.key !== " ") return;
+        ev.preventDefault();
+        this.onEntryPick(d, e);
+      });
+      if (this.ui.entryMarks.get(`${d.host}:${d.mfn}`)?.has(e.index)) {
+        row.classList.add("marked");
+        row.dataset.marked = "true";
+      }
       rows.push(row);
       if (arrows.length < MAX_ARROWS) {
         arrows.push({ host: d.host, fromMfn: d.mfn, toMfn: e.mfn, toPfn: e.pfn, stale: status.stale });

@@ -39,7 +39,7 @@ export function isScriptStep(eventStep, scriptStep, xen) {
          JSON.stringify(canonicalStep(scriptStep, xen));
 }
 
-export const OPS = ["mmu_update", "mmuext", "write", "memory", "migrate", "check", "note"];
+export const OPS = ["mmu_update", "mmuext", "write", "memory", "migrate", "check", "ask", "note"];
 
 export function opOf(step) {
   return OPS.find((op) => op in step) || (step.note !== undefined ? "note" : "?");
@@ -88,6 +88,7 @@ export function describeStep(step) {
         : `migrate ${b.phase || "all"}${b.rounds !== undefined ? ` (${b.rounds} rounds)` : ""}` +
           `${b.toolstack ? ` (tool stack ${b.toolstack})` : ""}`;
     case "check": return checkText(b);
+    case "ask": return `ask: ${b.question}`;
     case "note": return step.note;
     default: return JSON.stringify(step);
   }

@@ -34,3 +34,4 @@ export function inkOn(hex) {
   const lum = 0.2126 * r + 0.7152 * g + 0.0722 * b;
   return lum > 0.22 ? INK : "#ffffff";
 }
+export const HIGHLIGHT_COLOUR = "#7b2cbf";   // violet: what the narration or a failure names

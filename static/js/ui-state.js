@@ -7,6 +7,8 @@ export class UiState {
     this.arrows = [];          // [{host, fromMfn, toMfn, toPfn, stale}]
     this.flashes = new Map();  // "host:mfn" -> label, cells the animation is pointing at
     this.view = "guest";       // guest | source | destination | both
+    this.highlights = new Map();   // "host:mfn" -> label: frames a note or a failure names
+    this.entryMarks = new Map();   // "host:mfn" -> Set of entry indices they name
     this.listeners = [];
   }
 
@@ -24,6 +26,18 @@ export class UiState {
   setFlashes(cells) {
     this.flashes = new Map(cells.map((c) => [`${c.host}:${c.mfn}`, c.label || ""]));
     this.changed("flashes");
+  }
+
+  // cells: [{host, mfn, label}]; entries: [{host, mfn, index}] (focus.js)
+  setHighlights(cells, entries = []) {
+    this.highlights = new Map(cells.map((c) => [`${c.host}:${c.mfn}`, c.label || ""]));
+    this.entryMarks = new Map();
+    for (const e of entries) {
+      const key = `${e.host}:${e.mfn}`;
+      if (!this.entryMarks.has(key)) this.entryMarks.set(key, new Set());
+      this.entryMarks.get(key).add(e.index);
+    }
+    this.changed("highlights");
   }
 
   setView(view) { this.view = view; this.changed("view"); }
