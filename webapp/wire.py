@@ -56,10 +56,9 @@ def safe_packet_class(limits: Limits) -> type[packet.Packet]:
 
         def decode(self, encoded_packet: Any) -> int:
             if isinstance(encoded_packet, bytes | bytearray):
-                # A binary attachment with no binary event waiting for it: nothing to do.
-                self.packet_type = -1
-                self.data = None
-                return 0
+                # A binary attachment with no binary event waiting for it (that event was
+                # refused): an ack of nothing, which the server logs and ignores.
+                return self._ignore()
             size = len(encoded_packet)
             if size > limits.max_message_bytes:
                 self._decode_header(encoded_packet)
@@ -72,13 +71,14 @@ def safe_packet_class(limits: Limits) -> type[packet.Packet]:
                 attachments = super().decode(encoded_packet)
             except (ValueError, TypeError, UnicodeDecodeError) as exc:
                 if self.packet_type in (packet.EVENT, packet.BINARY_EVENT):
-                    return self._refuse(encoded_packet, Refused("payload", f"not valid JSON: {exc}"))
+                    refused = Refused("payload", f"not valid JSON: {exc}")
+                    return self._refuse(encoded_packet, refused)
                 raise
             if self.packet_type == packet.BINARY_EVENT:
                 return self._refuse(encoded_packet, Refused(
                     "payload", "binary payloads are not accepted; send JSON"))
             if self.packet_type == packet.BINARY_ACK:
-                raise ValueError("binary acks are not accepted")
+                return self._ignore()  # the server never asks clients for acks
             if self.packet_type == packet.EVENT:
                 self.data = self._checked(self.data)
             return attachments
@@ -94,6 +94,12 @@ def safe_packet_class(limits: Limits) -> type[packet.Packet]:
             except InvalidInput as exc:
                 return [data[0], Refused.of(exc)]
             return data
+
+        def _ignore(self) -> int:
+            self.packet_type = packet.ACK
+            self.id = None
+            self.data = []
+            return 0
 
         def _decode_header(self, encoded: str) -> None:
             """Type, namespace and ack id only: everything before the JSON data."""
