@@ -13,6 +13,7 @@ DELEGATED = {
     "run": ("engine.runner", "run scenario files and check their assertions"),
     "bench": ("engine.bench", "time the engine on large guests"),
     "explore": ("engine.explore_cli", "search for short sequences that reach a goal"),
+    "db": ("webapp.dbtool", "check or recover the session database (check|recover --db PATH)"),
 }
 
 

@@ -19,7 +19,7 @@ from reliability_helpers import (
     database_digest,
     live_state,
 )
-from strategies import mutated_steps, steps, values
+from reliability_strategies import mutated_steps, steps, values
 
 EXAMPLES = 2000
 

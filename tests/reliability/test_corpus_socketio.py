@@ -14,7 +14,7 @@ from flask_socketio import SocketIOTestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import SCRIPTED, create, database_digest, live_state
-from strategies import any_text, steps, values
+from reliability_strategies import any_text, steps, values
 
 from webapp.extensions import socketio
 
