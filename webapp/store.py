@@ -25,7 +25,7 @@ from engine.errors import InvalidInput
 from engine.session import Session
 
 from . import schema, sizing, snapshots
-from .errors import ReplayError, SessionNotFound, StorageUnavailable
+from .errors import ReplayError, SessionConflict, SessionNotFound, StorageUnavailable
 from .limits import LimitExceeded
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ class SessionStore:
                 (session_id, created, scenario_json, xen),
             )
         self._remember(session_id, session, size)
+        self._last_n[session_id] = 0
         return session_id, session
 
     @contextmanager
@@ -131,6 +132,9 @@ class SessionStore:
         holder = self._lock_for(session_id)
         with holder.lock:
             session = self._cached(session_id)
+            if session is not None and not self._current(session_id):
+                self.forget(session_id)  # another server wrote to it: rebuild
+                session = None
             if session is None:
                 session = self._replay(session_id)
             seq, start = session.seq, time.thread_time()
@@ -143,6 +147,14 @@ class SessionStore:
             if session.seq != seq:
                 self._after_change(session_id, session, time.thread_time() - start)
 
+    def _current(self, session_id: str) -> bool:
+        """Whether the log still ends where the cached object does."""
+        with self._db_lock, storage_errors():
+            (top,) = self._db.execute(
+                "SELECT COALESCE(MAX(n), 0) FROM steps WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return top == self._last_n.get(session_id, 0)
+
     def _after_change(self, session_id: str, session: Session, cost: float) -> None:
         """Count the work since the last snapshot; past the threshold, freeze the state
         now (under the session's lock) and write it in the background."""
@@ -150,7 +162,7 @@ class SessionStore:
             return
         total = self._cost.get(session_id, 0.0) + cost
         n = self._last_n.get(session_id)
-        if total < self._snapshot_after_s or n is None:
+        if total < self._snapshot_after_s or not n:
             self._cost[session_id] = total
             return
         self._cost.pop(session_id, None)
@@ -179,19 +191,28 @@ class SessionStore:
                events: list[dict[str, Any]] | None = None) -> None:
         """Commit one applied action (`body_json`: the step or count as JSON text; `events`:
         what it produced, for the cache's accounting). Call inside `checkout` of the same
-        session; if the commit fails the caller's checkout drops the changed object."""
+        session; if the commit fails the caller's checkout drops the changed object.
+
+        Fenced: the row is written only if the log still ends at the action this process's
+        object was built from, so a server whose copy is stale (another server on the same
+        database wrote meanwhile) can never commit; it gets SessionConflict instead."""
+        expected = self._last_n.get(session_id, 0)
+        with self._db_lock, storage_errors(), self._db:
+            try:
+                written = self._db.execute(
+                    "INSERT INTO steps (session_id, n, kind, step_json, seq) "
+                    "SELECT ?, ?, ?, ?, ? WHERE (SELECT COALESCE(MAX(n), 0) FROM steps "
+                    "WHERE session_id = ?) = ?",
+                    (session_id, expected + 1, kind, body_json, seq, session_id, expected),
+                ).rowcount
+            except sqlite3.IntegrityError:
+                written = 0
+        if written != 1:
+            raise SessionConflict(session_id)
+        self._last_n[session_id] = expected + 1
         with self._guard:
             if session_id in self._sizes:
                 self._sizes[session_id] += sum(sizing.event_bytes(e) for e in events or ())
-        with self._db_lock, storage_errors(), self._db:
-            (n,) = self._db.execute(
-                "SELECT COALESCE(MAX(n), 0) + 1 FROM steps WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            self._db.execute(
-                "INSERT INTO steps (session_id, n, kind, step_json, seq) VALUES (?, ?, ?, ?, ?)",
-                (session_id, n, kind, body_json, seq),
-            )
-        self._last_n[session_id] = n
 
     def forget(self, session_id: str) -> None:
         """Drop the cached object; the next checkout rebuilds it from the database."""
@@ -279,8 +300,7 @@ class SessionStore:
                     f" on replay, {seq} when recorded"
                 )
         self._remember(session_id, session)
-        if last_n:
-            self._last_n[session_id] = last_n
+        self._last_n[session_id] = last_n
         return session
 
     def _from_snapshot(self, session_id: str) -> tuple[Session | None, int]:
