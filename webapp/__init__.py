@@ -27,6 +27,8 @@ def create_app(
     ALLOWED_HOSTS         host names the server answers to besides localhost and IP
                           literals (DNS rebinding); ["*"] = any
     SESSION_CACHE_SIZE    live sessions kept in memory; others are replayed on access
+    SNAPSHOT_AFTER_S      CPU seconds of steps after which a session's state is stored
+                          beside its log (fast reopen); None = never
     LIMITS                overrides of webapp.limits.Limits, e.g. {"max_body_bytes": 4194304}
     TEMPLATE_FOLDER       override where index.html is looked up
     The interactive debugger is never enabled, whatever DEBUG or FLASK_DEBUG say.
@@ -45,6 +47,7 @@ def create_app(
         ALLOWED_HOSTS=None,
         SESSION_CACHE_SIZE=64,
         LIMITS=None,
+        SNAPSHOT_AFTER_S=0.5,
         TEMPLATE_FOLDER=None,
     )
     if test_config is None:
@@ -89,7 +92,8 @@ def create_app(
         scenario_dirs = default_scenario_dirs()
     app.extensions["pvframes"] = SessionService(
         store=SessionStore(database, cache_size=int(app.config["SESSION_CACHE_SIZE"]),
-                           cache_bytes=limits.cache_bytes),
+                           cache_bytes=limits.cache_bytes,
+                           snapshot_after_s=app.config["SNAPSHOT_AFTER_S"]),
         catalogue=Catalogue([(source, Path(path)) for source, path in scenario_dirs]),
         broadcast=events.broadcast,
         limits=limits,

@@ -10,7 +10,13 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from engine.errors import InvalidInput
 
 from . import parsing
-from .errors import ReplayError, ScenarioNotFound, SessionNotFound, StorageUnavailable
+from .errors import (
+    ReplayError,
+    ScenarioNotFound,
+    SessionConflict,
+    SessionNotFound,
+    StorageUnavailable,
+)
 from .limits import LimitExceeded
 from .service import SessionService
 
@@ -32,6 +38,11 @@ def invalid_input(exc: InvalidInput) -> tuple[Response, int]:
     if isinstance(exc, LimitExceeded):
         return error(exc.status, exc.field or None, exc.message, limit=exc.limit)
     return error(400, exc.field or None, exc.message)
+
+
+@bp.errorhandler(SessionConflict)
+def session_conflict(exc: SessionConflict) -> tuple[Response, int]:
+    return error(409, None, str(exc))
 
 
 @bp.errorhandler(StorageUnavailable)

@@ -13,6 +13,7 @@ DELEGATED = {
     "run": ("engine.runner", "run scenario files and check their assertions"),
     "bench": ("engine.bench", "time the engine on large guests"),
     "explore": ("engine.explore_cli", "search for short sequences that reach a goal"),
+    "db": ("webapp.dbtool", "check or recover the session database (check|recover --db PATH)"),
 }
 
 
@@ -25,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     serve.add_argument("--port", type=int, default=5000, help="port (default %(default)s)")
     serve.add_argument("--db", metavar="PATH", help="SQLite file for sessions")
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                       help="a host name clients use to reach the server (repeatable); "
+                       "localhost and IP addresses are always allowed")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="another origin allowed to call the API and Socket.IO "
+                       "(repeatable), e.g. https://course.example.edu")
     for name, (_module, help_text) in DELEGATED.items():
         # Listed for --help only; main() hands these over before argparse sees them.
         commands.add_parser(name, help=help_text, add_help=False)
@@ -37,18 +44,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(DELEGATED[args[0]][0])
         return int(module.main(args[1:]) or 0)
     options = build_parser().parse_args(args)
-    return serve(options.host, options.port, options.db)
+    overrides: dict[str, object] = {}
+    if options.db:
+        overrides["DATABASE"] = options.db
+    if options.allowed_host:
+        overrides["ALLOWED_HOSTS"] = options.allowed_host
+    if options.cors_origin:
+        overrides["CORS_ALLOWED_ORIGINS"] = options.cors_origin
+    return serve(options.host, options.port, overrides)
 
 
-def serve(host: str, port: int, db: str | None) -> int:
+def serve(host: str, port: int, overrides: dict[str, object] | None = None) -> int:
     from . import create_app
     from .extensions import socketio
+    from .schema import DatabaseProblem
 
-    app = create_app(overrides={"DATABASE": db} if db else None)
+    try:
+        app = create_app(overrides=overrides or None)
+    except DatabaseProblem as exc:
+        print(f"pvframes: {exc}", file=sys.stderr)
+        return 1
     shown = f"[{host}]" if ":" in host else host
     print(f"pvframes: serving on http://{shown}:{port}/ (sessions in {app.config['DATABASE']})",
           flush=True)
     # The Werkzeug server is what the threading mode uses; without this flag Flask-SocketIO
     # refuses to start whenever stdin is not a terminal (CI, systemd; #1814).
-    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True)
+    # debug and the reloader stay off whatever the environment says: Werkzeug's debugger
+    # runs code for whoever reaches it.
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, debug=False,
+                 use_reloader=False)
     return 0

@@ -28,3 +28,13 @@ class StorageUnavailable(RuntimeError):
     """The database cannot take or give what was asked (disk full, read-only, corrupt,
     locked by another server); the message says which, for a 503 / an error ack. Nothing
     was acknowledged or changed."""
+
+
+class SessionConflict(RuntimeError):
+    """Another server on the same database changed the session while this one applied a
+    step: nothing was committed or acknowledged here; the client may simply retry."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} was changed by another server at the same "
+                         "time; nothing was applied, try again")
+        self.session_id = session_id

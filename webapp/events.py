@@ -10,15 +10,16 @@ from typing import Any
 
 from flask import current_app
 from flask_socketio import join_room, leave_room
+from socketio import PubSubManager
 
 from engine.errors import InvalidInput
 
 from . import parsing
-from .errors import ReplayError, SessionNotFound, StorageUnavailable
+from .errors import ReplayError, SessionConflict, SessionNotFound, StorageUnavailable
 from .extensions import socketio
 from .limits import LimitExceeded
 from .service import Event, SessionService
-from .wire import INVALID_EVENT, Refused
+from .wire import INVALID_EVENT, EncodedCache, Refused
 
 Ack = dict[str, Any]
 
@@ -27,9 +28,24 @@ def room_for(session_id: str) -> str:
     return f"session:{session_id}"
 
 
+ENCODED = EncodedCache()
+
+
 def broadcast(session_id: str, event: Event) -> None:
-    """Push one event to every client that joined the session."""
-    socketio.emit("event", event, to=room_for(session_id))
+    """Push one event to every client that joined the session: encoded once for all of
+    them, and not at all when nobody in this process is watching (unless rooms span
+    processes through a message queue, where only the queue knows)."""
+    room = room_for(session_id)
+    if not room_may_have_members(room):
+        return
+    socketio.emit("event", ENCODED.get(event), to=room)
+
+
+def room_may_have_members(room: str) -> bool:
+    manager = socketio.server.manager
+    if isinstance(manager, PubSubManager):
+        return True
+    return bool(manager.rooms.get("/", {}).get(room))
 
 
 def service() -> SessionService:
@@ -56,6 +72,8 @@ def acked(handler: Callable[[dict[str, Any]], Ack]) -> Callable[..., Ack]:
             return failure(exc.field or None, exc.message)
         except SessionNotFound as exc:
             return failure("session", str(exc))
+        except SessionConflict as exc:
+            return failure(None, str(exc))
         except StorageUnavailable as exc:
             current_app.logger.error("%s", exc)
             return failure(None, str(exc))
@@ -114,7 +132,7 @@ def on_step(payload: dict[str, Any]) -> Ack:
     only(payload, "session", "step")
     session_id = parsing.session_id(payload.get("session"))
     event = service().apply(session_id, parsing.step(payload.get("step")))
-    return {"event": event}
+    return {"event": ENCODED.get(event)}
 
 
 @socketio.on("run")

@@ -96,7 +96,10 @@ def expanded_size(node: Node, limit: int) -> int:
 def load(text: str, limits: Limits) -> Any:
     """The document's value. LimitExceeded for a limit, ValueError (with PyYAML's words)
     for anything that is not a plain YAML document."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses unprintable characters here
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from None
     loader.limits = limits
     try:
         node = loader.get_single_node()

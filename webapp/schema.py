@@ -76,19 +76,23 @@ def problems(db: sqlite3.Connection) -> list[str]:
         return [f"SQLite cannot read it: {exc}"]
 
 
+def _refusal(database: str, found: list[str]) -> DatabaseProblem:
+    return DatabaseProblem(
+        f"{database}: refusing to use this session database: " + "; ".join(found)
+        + ". Run `pvframes db check --db PATH` for details and `pvframes db recover "
+        "--db PATH` to copy what can be read into a fresh file.")
+
+
 def open_database(database: str) -> sqlite3.Connection:
     """Open, check, and create the schema only in an empty database."""
     try:
         db = connect(database)
     except sqlite3.DatabaseError as exc:
-        raise DatabaseProblem(f"{database}: {exc}") from None
+        raise _refusal(database, [f"SQLite cannot read it: {exc}"]) from None
     found = problems(db)
     if found:
         db.close()
-        raise DatabaseProblem(
-            f"{database}: refusing to use this session database: " + "; ".join(found)
-            + ". Run `pvframes db check --db PATH` for details and `pvframes db recover "
-            "--db PATH` to copy what can be read into a fresh file.")
+        raise _refusal(database, found)
     present = {row[0] for row in db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not present:

@@ -87,10 +87,12 @@ class SessionService:
             start = session.seq
             wanted = None if count == "all" else int(count)
             events: list[Event] = []
+            stopped: str | None = None
             deadline = time.thread_time() + self.limits.max_request_seconds
             while wanted is None or len(events) < wanted:
                 self._check_room(session, 1, quiet=bool(events))
                 if session.seq >= self.limits.max_session_actions:
+                    stopped = "max_session_actions"
                     break
                 try:
                     with blame("steps"):
@@ -102,7 +104,8 @@ class SessionService:
                 if not ran:
                     break
                 events.extend(ran)
-                if time.thread_time() > deadline:
+                if time.thread_time() > deadline and (wanted is None or len(events) < wanted):
+                    stopped = "max_request_seconds"
                     break
             if events:  # a run past the end of the script changes nothing worth replaying
                 # Recorded as the number of steps that ran, so a replay repeats exactly them.
@@ -111,8 +114,10 @@ class SessionService:
             for event in events:
                 self._broadcast(session_id, event)
             page = self._page(events, None)
-            return {"seq": session.seq, "events": page,
-                    "more": start + len(page) < session.seq}
+            result = {"seq": session.seq, "events": page, "more": start + len(page) < session.seq}
+            if stopped and session.cursor < len(session.script):
+                result["stopped"] = stopped  # the limit that ended this run early
+            return result
 
     def _check_room(self, session: Session, steps: int, quiet: bool = False) -> None:
         cap = self.limits.max_session_actions

@@ -9,9 +9,11 @@ One process per database file: the cache is not shared between processes.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import sqlite3
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -22,9 +24,11 @@ from typing import Any, Literal
 from engine.errors import InvalidInput
 from engine.session import Session
 
-from . import schema, sizing
-from .errors import ReplayError, SessionNotFound, StorageUnavailable
+from . import schema, sizing, snapshots
+from .errors import ReplayError, SessionConflict, SessionNotFound, StorageUnavailable
 from .limits import LimitExceeded
+
+log = logging.getLogger(__name__)
 
 ActionKind = Literal["step", "run"]
 Count = int | str  # a positive int, or "all"
@@ -62,6 +66,7 @@ class SessionStore:
         factory: SessionFactory = Session.create,
         cache_size: int = 64,
         cache_bytes: int | None = None,
+        snapshot_after_s: float | None = 0.5,
     ) -> None:
         self._factory = factory
         self._cache_size = cache_size
@@ -74,10 +79,24 @@ class SessionStore:
         self._db_lock = threading.Lock()  # one connection, used from many threads
         # Writes go through `with self._db:`, one transaction committed on exit.
         self._db = schema.open_database(database)
+        with self._db_lock, storage_errors(), self._db:
+            self._db.execute(snapshots.TABLE)  # a cache: safe to create where missing
+        # A snapshot is written once the CPU time spent applying actions since the last
+        # one passes this (None: never), so cheap sessions are never snapshotted.
+        self._snapshot_after_s = snapshot_after_s
+        self._cost: dict[str, float] = {}  # CPU seconds of actions since the last snapshot
+        self._last_n: dict[str, int] = {}  # the action number of the latest record
+        self._writers: list[threading.Thread] = []
 
     def close(self) -> None:
+        self.flush_snapshots()
         with self._db_lock:
             self._db.close()
+
+    def flush_snapshots(self) -> None:
+        """Wait for snapshots being written in the background."""
+        while self._writers:
+            self._writers.pop().join()
 
     def count_sessions(self) -> int:
         with self._db_lock, storage_errors():
@@ -100,6 +119,7 @@ class SessionStore:
                 (session_id, created, scenario_json, xen),
             )
         self._remember(session_id, session, size)
+        self._last_n[session_id] = 0
         return session_id, session
 
     @contextmanager
@@ -112,37 +132,95 @@ class SessionStore:
         holder = self._lock_for(session_id)
         with holder.lock:
             session = self._cached(session_id)
+            if session is not None and not self._current(session_id):
+                self.forget(session_id)  # another server wrote to it: rebuild
+                session = None
             if session is None:
                 session = self._replay(session_id)
+            seq, start = session.seq, time.thread_time()
             try:
                 yield session
             except BaseException as exc:
                 if not _is_clean_rejection(exc):
                     self.forget(session_id)
                 raise
+            if session.seq != seq:
+                self._after_change(session_id, session, time.thread_time() - start)
+
+    def _current(self, session_id: str) -> bool:
+        """Whether the log still ends where the cached object does."""
+        with self._db_lock, storage_errors():
+            (top,) = self._db.execute(
+                "SELECT COALESCE(MAX(n), 0) FROM steps WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return top == self._last_n.get(session_id, 0)
+
+    def _after_change(self, session_id: str, session: Session, cost: float) -> None:
+        """Count the work since the last snapshot; past the threshold, freeze the state
+        now (under the session's lock) and write it in the background."""
+        if self._snapshot_after_s is None:
+            return
+        total = self._cost.get(session_id, 0.0) + cost
+        n = self._last_n.get(session_id)
+        if total < self._snapshot_after_s or not n:
+            self._cost[session_id] = total
+            return
+        self._cost.pop(session_id, None)
+        try:
+            frozen = snapshots.freeze(session)
+        except Exception:  # a cache: never fail the action for it
+            log.exception("session %s: snapshot not taken", session_id)
+            return
+        writer = threading.Thread(target=self._write_snapshot, daemon=True,
+                                  args=(session_id, n, session.seq, frozen))
+        self._writers = [w for w in self._writers if w.is_alive()] + [writer]
+        writer.start()
+
+    def _write_snapshot(self, session_id: str, n: int, seq: int, frozen: bytes) -> None:
+        try:
+            blob = snapshots.pack(frozen)
+            with self._db_lock, self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO snapshots (session_id, n, seq, engine, blob) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (session_id, n, seq, snapshots.ENGINE_VERSION, blob))
+        except Exception:  # full disk and the like: the log still has everything
+            log.exception("session %s: snapshot not written", session_id)
 
     def record(self, session_id: str, kind: ActionKind, body_json: str, seq: int,
                events: list[dict[str, Any]] | None = None) -> None:
         """Commit one applied action (`body_json`: the step or count as JSON text; `events`:
         what it produced, for the cache's accounting). Call inside `checkout` of the same
-        session; if the commit fails the caller's checkout drops the changed object."""
+        session; if the commit fails the caller's checkout drops the changed object.
+
+        Fenced: the row is written only if the log still ends at the action this process's
+        object was built from, so a server whose copy is stale (another server on the same
+        database wrote meanwhile) can never commit; it gets SessionConflict instead."""
+        expected = self._last_n.get(session_id, 0)
+        with self._db_lock, storage_errors(), self._db:
+            try:
+                written = self._db.execute(
+                    "INSERT INTO steps (session_id, n, kind, step_json, seq) "
+                    "SELECT ?, ?, ?, ?, ? WHERE (SELECT COALESCE(MAX(n), 0) FROM steps "
+                    "WHERE session_id = ?) = ?",
+                    (session_id, expected + 1, kind, body_json, seq, session_id, expected),
+                ).rowcount
+            except sqlite3.IntegrityError:
+                written = 0
+        if written != 1:
+            raise SessionConflict(session_id)
+        self._last_n[session_id] = expected + 1
         with self._guard:
             if session_id in self._sizes:
                 self._sizes[session_id] += sum(sizing.event_bytes(e) for e in events or ())
-        with self._db_lock, storage_errors(), self._db:
-            (n,) = self._db.execute(
-                "SELECT COALESCE(MAX(n), 0) + 1 FROM steps WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            self._db.execute(
-                "INSERT INTO steps (session_id, n, kind, step_json, seq) VALUES (?, ?, ?, ?, ?)",
-                (session_id, n, kind, body_json, seq),
-            )
 
     def forget(self, session_id: str) -> None:
         """Drop the cached object; the next checkout rebuilds it from the database."""
         with self._guard:
             self._cache.pop(session_id, None)
             self._sizes.pop(session_id, None)
+            self._cost.pop(session_id, None)
+            self._last_n.pop(session_id, None)
 
     def cache_usage(self) -> dict[str, int]:
         """Sessions and estimated bytes held in memory, and the size of the lock table."""
@@ -181,6 +259,8 @@ class SessionStore:
             ):
                 old, _ = self._cache.popitem(last=False)
                 self._sizes.pop(old, None)
+                self._cost.pop(old, None)
+                self._last_n.pop(old, None)
 
     def _load_header(self, session_id: str) -> tuple[str, str | None] | None:
         with self._db_lock, storage_errors():
@@ -193,13 +273,17 @@ class SessionStore:
         if header is None:
             raise SessionNotFound(session_id)
         scenario_json, xen = header
+        session, after = self._from_snapshot(session_id)
         with self._db_lock, storage_errors():
             rows = self._db.execute(
-                "SELECT n, kind, step_json, seq FROM steps WHERE session_id = ? ORDER BY n",
-                (session_id,),
+                "SELECT n, kind, step_json, seq FROM steps WHERE session_id = ? AND n > ? "
+                "ORDER BY n", (session_id, after),
             ).fetchall()
-        session = self._factory(scenario=json.loads(scenario_json), xen=xen)
+        if session is None:
+            session = self._factory(scenario=json.loads(scenario_json), xen=xen)
+        last_n = after
         for n, kind, body_json, seq in rows:
+            last_n = n
             body = json.loads(body_json)
             try:
                 if kind == "step":
@@ -216,7 +300,29 @@ class SessionStore:
                     f" on replay, {seq} when recorded"
                 )
         self._remember(session_id, session)
+        self._last_n[session_id] = last_n
         return session
+
+    def _from_snapshot(self, session_id: str) -> tuple[Session | None, int]:
+        """The latest usable snapshot and the action number it includes, or (None, 0)."""
+        with self._db_lock, storage_errors():
+            row = self._db.execute(
+                "SELECT s.n, s.seq, s.blob, t.seq FROM snapshots s JOIN steps t "
+                "ON t.session_id = s.session_id AND t.n = s.n "
+                "WHERE s.session_id = ? AND s.engine = ?",
+                (session_id, snapshots.ENGINE_VERSION)).fetchone()
+        if row is None:
+            return None, 0
+        n, seq, blob, logged_seq = row
+        try:
+            session = snapshots.thaw(blob)
+        except Exception:
+            log.exception("session %s: snapshot unreadable, replaying the log", session_id)
+            return None, 0
+        if seq != logged_seq or getattr(session, "seq", None) != seq:
+            log.warning("session %s: snapshot does not match the log, replaying", session_id)
+            return None, 0
+        return session, n
 
 
 def _plausible_id(session_id: str) -> bool:

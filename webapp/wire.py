@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +41,46 @@ class Refused:
         return cls(exc.field or None, exc.message, getattr(exc, "limit", None))
 
 
+class PreEncoded:
+    """A value already encoded as JSON text: sent as is, wherever it sits in a packet, so
+    an event goes through json.dumps once for the room and the sender's ack together."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def encode(value: Any) -> PreEncoded:
+    return PreEncoded(json.dumps(value, separators=(",", ":")))
+
+
+class EncodedCache:
+    """The last few events broadcast, encoded: the ack of a `step` repeats the event the
+    room got, and should not encode it a second time."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._items: OrderedDict[int, tuple[Any, PreEncoded]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, event: Any) -> PreEncoded:
+        with self._lock:
+            hit = self._items.get(id(event))
+            if hit is not None and hit[0] is event:
+                return hit[1]
+        encoded = encode(event)
+        with self._lock:
+            # The event is kept alive with its encoding, so its id is not reused meanwhile.
+            self._items[id(event)] = (event, encoded)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return encoded
+
+
 class _Json:
-    """The json module python-socketio uses, with the payload parser's bounds."""
+    """The json module python-socketio uses, with the payload parser's bounds and
+    PreEncoded values spliced in unchanged."""
 
     @staticmethod
     def loads(text: str | bytes) -> Any:
@@ -47,19 +88,36 @@ class _Json:
 
     @staticmethod
     def dumps(value: Any, **kwargs: Any) -> str:
-        return json.dumps(value, **kwargs)
+        raws: list[str] = []
+        token = secrets.token_hex(8)
+
+        def splice(item: Any) -> str:
+            if isinstance(item, PreEncoded):
+                raws.append(item.text)
+                return f"{token}{len(raws) - 1}"
+            raise TypeError(f"{type(item).__name__} is not JSON")
+
+        text = json.dumps(value, default=splice, **kwargs)
+        for i, raw in enumerate(raws):
+            text = text.replace(f'"{token}{i}"', raw, 1)
+        return text
 
 
 def safe_packet_class(limits: Limits) -> type[packet.Packet]:
     class SafePacket(packet.Packet):
         json = _Json
 
+        @classmethod
+        def data_is_binary(cls, data: Any) -> bool:
+            # The server sends JSON only; python-socketio would otherwise walk every
+            # delta of every event looking for bytes before encoding it.
+            return False
+
         def decode(self, encoded_packet: Any) -> int:
             if isinstance(encoded_packet, bytes | bytearray):
-                # A binary attachment with no binary event waiting for it: nothing to do.
-                self.packet_type = -1
-                self.data = None
-                return 0
+                # A binary attachment with no binary event waiting for it (that event was
+                # refused): an ack of nothing, which the server logs and ignores.
+                return self._ignore()
             size = len(encoded_packet)
             if size > limits.max_message_bytes:
                 self._decode_header(encoded_packet)
@@ -72,13 +130,14 @@ def safe_packet_class(limits: Limits) -> type[packet.Packet]:
                 attachments = super().decode(encoded_packet)
             except (ValueError, TypeError, UnicodeDecodeError) as exc:
                 if self.packet_type in (packet.EVENT, packet.BINARY_EVENT):
-                    return self._refuse(encoded_packet, Refused("payload", f"not valid JSON: {exc}"))
+                    refused = Refused("payload", f"not valid JSON: {exc}")
+                    return self._refuse(encoded_packet, refused)
                 raise
             if self.packet_type == packet.BINARY_EVENT:
                 return self._refuse(encoded_packet, Refused(
                     "payload", "binary payloads are not accepted; send JSON"))
             if self.packet_type == packet.BINARY_ACK:
-                raise ValueError("binary acks are not accepted")
+                return self._ignore()  # the server never asks clients for acks
             if self.packet_type == packet.EVENT:
                 self.data = self._checked(self.data)
             return attachments
@@ -94,6 +153,12 @@ def safe_packet_class(limits: Limits) -> type[packet.Packet]:
             except InvalidInput as exc:
                 return [data[0], Refused.of(exc)]
             return data
+
+        def _ignore(self) -> int:
+            self.packet_type = packet.ACK
+            self.id = None
+            self.data = []
+            return 0
 
         def _decode_header(self, encoded: str) -> None:
             """Type, namespace and ack id only: everything before the JSON data."""
