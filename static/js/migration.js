@@ -40,7 +40,7 @@ export function stateText(store) {
     case "ok":
       return lost ? `Migration succeeded; ${lost}: ${m.src} → ${m.dst}${by}. ${where}`
         : `Completed: ${m.src} → ${m.dst}${by}. ${where}`;
-    case "failed": return `FAILED: ${m.error || "restore refused"}. ${where}`;
+    case "failed": return `FAILED${by}: ${m.error || "restore refused"}. ${where}`;
     default: return `${m.state}. ${where}`;
   }
 }

@@ -92,6 +92,7 @@ def test_pause_aborts_the_migration(open_page: Any, server: Server) -> None:
     assert "ERANGE" in result.text_content()
     state = page.get_by_test_id("migration-state")
     expect(state).to_have_attribute("data-state", "failed")
+    assert "FAILED (tool stack pause)" in state.text_content()
     assert "Bad mfn for L1[0]" in state.text_content()
     assert "Guest runs on the source host." in state.text_content()
     assert page.evaluate(f"window.pvframes.guestFrame({LOST_PFN})")["type"] == "l1"
