@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import InvalidInput
+from engine.pte import adjust_guest
 from engine.session import Session
 
 ERESTART = -85
@@ -84,6 +85,17 @@ SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
                                            HealthCheck.data_too_large])
 
 
+def _same_but_adjusted(before: np.ndarray, after: np.ndarray) -> bool:
+    """Equal, except entries a failed validation accepted before the failing one: Xen
+    keeps them as adjust_guest_lNe() stored them (promote_l1_table() only puts their
+    references; promote_l2/l3/l4_table() un-adjust nothing for a 64-bit guest)."""
+    for i in np.flatnonzero(before != after).tolist():
+        a, b = int(before[i]), int(after[i])
+        if b not in {adjust_guest(level, a) for level in (1, 2, 3, 4)}:
+            return False
+    return True
+
+
 def _any_partial(world) -> bool:
     return any(bool(h.partial.any()) for h in world.hosts.values())
 
@@ -119,7 +131,7 @@ def _run(steps: list, xen: str, layout: str = "linear") -> None:
                 for mfn in set(pre[host]["contents"]) | set(post[host]["contents"]):
                     a = pre[host]["contents"].get(mfn, np.zeros(512, np.uint64))
                     b = post[host]["contents"].get(mfn, np.zeros(512, np.uint64))
-                    assert np.array_equal(a, b), f"{step}: contents of mfn {mfn} changed"
+                    assert _same_but_adjusted(a, b), f"{step}: contents of mfn {mfn} changed"
 
 
 @SETTINGS
