@@ -31,6 +31,11 @@ def audit(host: Host, dom: Domain | None) -> list[str]:
     typed += host.pinned
     general += host.partial  # the light reference
     typed += host.partial  # "type ref count was left at 1 when PGT_partial got set"
+    if dom is not None:
+        for mfn, times in dom.leaked.items():
+            general[mfn] += times
+            problems.append(f"mfn {mfn}: {times} general reference(s) with no holder, leaked "
+                            "by a failed resumed nested validation as in Xen 4.15")
     if dom is not None and dom.cr3 is not None:
         general[dom.cr3] += 1
         typed[dom.cr3] += 1

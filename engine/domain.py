@@ -31,6 +31,19 @@ class Domain:
         # (put_old_guest_table()). It holds a general reference to the page.
         self.old_guest_table: int | None = None
         self.old_guest_table_partial = True
+        # General references Xen 4.15 leaves with no holder (see MM._failed_at()).
+        self.leaked: dict[int, int] = {}
+
+    def leak(self, mfn: int) -> None:
+        """A general reference of `mfn` that nobody will put (the audit reports it)."""
+        self.leaked[mfn] = self.leaked.get(mfn, 0) + 1
+
+        def undo() -> None:
+            self.leaked[mfn] -= 1
+            if not self.leaked[mfn]:
+                del self.leaked[mfn]
+
+        self.journal.add_undo(undo)
 
     @property
     def old_guest_tables(self) -> tuple[int, ...]:

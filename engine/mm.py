@@ -313,17 +313,27 @@ class MM:
         resets type_info); at i > 0 the page becomes old_guest_table, left partial with
         entries 0..i-1 holding references. If a nested table failed first and is
         old_guest_table, its general reference is "transferred" to this page's slot i
-        (PTF_partial_set) and this page takes its place."""
-        if not i:
-            return
+        (PTF_partial_set) and this page takes its place.
+
+        Two corners where Xen 4.15 leaves a general reference with no holder, reached only
+        by a failure after a resumed nested validation: a resumed table failing at its
+        slot 0 with PTF_partial_set, whose child is not old_guest_table
+        (get_page_and_type_from_mfn() kept the slot's reference for a caller that records
+        nothing); and a parent failing at i > 0 whose slot does not name old_guest_table
+        (ASSERT_UNREACHABLE() in a debug build; a release build overwrites
+        old_guest_table, which is never torn down)."""
         d = self.d
+        child = ptes.mfn_of(e)
+        if not i:
+            if slot_partial and d.old_guest_table != child:
+                d.leak(child)
+            return
         partial_set = slot_partial
         if d.old_guest_table is not None:
-            if d.old_guest_table == ptes.mfn_of(e):
+            if d.old_guest_table == child:
                 partial_set = True
-            # else: ASSERT_UNREACHABLE() in mm.c (a table that failed at its slot 0 stood
-            # between them); a release build overwrites old_guest_table below and the
-            # nested page's general reference leaks, as here.
+            else:
+                d.leak(d.old_guest_table)
         self._record_partial(mfn, i, partial_set, fn)
         d.old_guest_table = mfn
         d.old_guest_table_partial = True

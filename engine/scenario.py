@@ -111,8 +111,8 @@ class Mmuext(PageRef):
                                           info: ValidationInfo) -> Any:
         cmd = info.data.get("cmd")
         if value is not None and cmd is not None and cmd not in PREEMPTIBLE_CMDS:
-            raise ValueError(f"preempt goes with {', '.join(PREEMPTIBLE_CMDS)} only "
-                             "(promote_l1_table() has no preemption point)")
+            raise ValueError(f"preempt goes with {', '.join(PREEMPTIBLE_CMDS)} only: the "
+                             "commands whose validation can reach an L2 or L3")
         return value
 
 

@@ -64,6 +64,11 @@ MMUEXT = st.builds(lambda c, p: {"mmuext": {"cmd": c, "pfn": p}},
 PREEMPT = st.builds(lambda c, p, n: {"mmuext": {"cmd": c, "pfn": p, "preempt_after": n}},
                     st.sampled_from(["pin_l2", "pin_l3", "pin_l4"]), st.integers(0, 10),
                     st.integers(1, 3))
+# hypercall_preempt_check() in any L2/L3 of the tree a pin or new_baseptr validates.
+NESTED_PREEMPT = st.builds(
+    lambda c, p, q, n: {"mmuext": {"cmd": c, "pfn": p, "preempt": {"pfn": q, "after": n}}},
+    st.sampled_from(["pin_l2", "pin_l3", "pin_l4", "new_baseptr"]), st.integers(4, 10),
+    st.integers(4, 10), st.integers(1, 3))
 WRITE = st.builds(lambda p: {"write": {"pfn": p}}, st.integers(0, 20))
 MEMORY = st.builds(lambda c, p: {"memory": {"cmd": c, "pfn": p}},
                    st.sampled_from(["decrease_reservation", "populate_physmap"]),
@@ -96,6 +101,14 @@ def _same_but_adjusted(before: np.ndarray, after: np.ndarray) -> bool:
     return True
 
 
+def _xen_leak(world, problem: str) -> bool:
+    """The audit's report of a reference Xen 4.15 itself leaves with no holder (a failure
+    after a resumed nested validation, see MM._failed_at()); every other line fails."""
+    head = problem.split(": ")
+    return ("with no holder" in problem and head[1].startswith("mfn ")
+            and int(head[1][4:]) in world.guest.leaked)
+
+
 def _any_partial(world) -> bool:
     return any(bool(h.partial.any()) for h in world.hosts.values())
 
@@ -114,7 +127,7 @@ def _run(steps: list, xen: str, layout: str = "linear") -> None:
             assert s.seq == seq
             assert_states_equal(pre, capture(w))
             continue
-        problems = w.audit()
+        problems = [p for p in w.audit() if not _xen_leak(w, p)]
         assert problems == [], f"audit after {step} (rc {ev['rc']}): {problems}"
         post = capture(w)
         assert_deltas_name_functions(ev["deltas"])
@@ -158,7 +171,7 @@ TREE_STEP = st.one_of(
     st.builds(lambda t, i: {"mmu_update": {"pfn": t, "index": i,
                                            "entry": {"mfn": DOM0_MFN, "flags": UPPER}}},
               st.integers(4, 10), st.integers(1, 3)),
-    MMUEXT, MMUEXT, PREEMPT, WRITE,
+    MMUEXT, MMUEXT, PREEMPT, WRITE, NESTED_PREEMPT, NESTED_PREEMPT,
 )
 
 
