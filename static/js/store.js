@@ -3,7 +3,6 @@
 import { FLAG, applyDelta, unpack } from "./deltas.js";
 import { isScriptStep } from "./steps.js";
 
-
 function emptyMigration() {
   return { state: "not_started", phase: null, src: null, dst: null, rounds: [],
            deferred: new Set(), normalised: new Set(), error: null, lastBatch: null,

@@ -439,3 +439,35 @@ def test_deltas_undo_back_to_the_start(open_page: Any, server: Server) -> None:
     assert out["start"]["source"]["p2m"] == begin["p2m"]
     assert out["again"] == out["end"]
     assert out["start"] != out["end"]
+
+
+def test_a_nested_partial_table_and_its_parents_partial_slot(open_page: Any, server: Server,
+                                                             browser: Any) -> None:
+    """The pin_l4 of examples/nested-preemption.yaml, preempted two levels down: the grid
+    marks the tables waiting on a partial table below (PTF_partial_set), the inspector
+    names the partial slot and, on the nested table, the parent that holds it."""
+    session = server.new_session("nested-preemption")
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 17})  # up to the pin
+    page = open_page(session)
+    assert [guest_frame(page, p)["partial_set"] for p in (18, 19, 20)] == [True, True, False]
+    assert all(guest_frame(page, p)["partial"] for p in (18, 19, 20))
+    expect(page.get_by_test_id("legend-nested")).to_contain_text("PTF_partial_set")
+    click_guest_pfn(page, 19)
+    expect(page.get_by_test_id("inspector-explain")).to_contain_text("preempted inside the table")
+    expect(page.get_by_test_id("inspector-partial_set")).to_have_text("yes")
+    rows = {r["index"]: r for r in entry_rows(page)}
+    assert rows["1"]["pfn"] == "20" and "partial" in rows["1"]["status"]
+    assert rows["0"]["status"] == "ok"
+    click_guest_pfn(page, 20)
+    expect(page.get_by_test_id("inspector-explain")).to_contain_text(
+        "pending inside that of PFN 19, whose entry 1")
+    screenshot(page, "nested-preemption")
+    small = browser.new_context(viewport={"width": 1024, "height": 768})
+    try:
+        narrow = small.new_page()
+        narrow.goto(server.base + f"/?session={session}")
+        wait_ready(narrow)
+        click_guest_pfn(narrow, 19)
+        screenshot(narrow, "nested-preemption-1024")
+    finally:
+        small.close()
