@@ -31,12 +31,18 @@ def audit(host: Host, dom: Domain | None) -> list[str]:
     typed += host.pinned
     general += host.partial  # the light reference
     typed += host.partial  # "type ref count was left at 1 when PGT_partial got set"
+    if dom is not None:
+        for mfn, times in dom.leaked.items():
+            general[mfn] += times
+            problems.append(f"mfn {mfn}: {times} general reference(s) with no holder, leaked "
+                            "by a failed resumed nested validation as in Xen 4.15")
     if dom is not None and dom.cr3 is not None:
         general[dom.cr3] += 1
         typed[dom.cr3] += 1
         _require(required, problems, np.array([dom.cr3]), PGT.l4, "base pointer")
 
     is_pt = np.isin(host.type, PAGE_TABLE_TYPES)
+    _count_partial_slots(host, is_pt, general, required, problems)
     active = np.flatnonzero(is_pt & (host.validated | host.partial))
     for mfn in active.tolist():
         level = int(host.type[mfn])
@@ -126,6 +132,24 @@ def audit(host: Host, dom: Domain | None) -> list[str]:
         for pfn in backed[host.owner[p2m] != OWNER_GUEST][:10].tolist():
             problems.append(f"pfn {pfn}: mfn {int(dom.p2m[pfn])} is not the guest's")
     return problems
+
+
+def _count_partial_slots(host: Host, is_pt: np.ndarray, general: np.ndarray,
+                         required: np.ndarray, problems: list[str]) -> None:
+    """A partial table with PTF_partial_set: its entry at nr_validated_ptes holds a general
+    reference to the table below, whose one type reference is the PGT_partial one
+    (counted with that page, while it is still partial), never a second."""
+    for mfn in np.flatnonzero(is_pt & host.partial & host.partial_set).tolist():
+        level, slot = int(host.type[mfn]), int(host.nr_validated_ptes[mfn])
+        e = host.entry(mfn, slot) if slot < 512 else 0
+        target = ptes.mfn_of(e)
+        if not ptes.present(e) or level == PGT.l1 or target == mfn or target >= host.frames:
+            problems.append(f"mfn {mfn}: PTF_partial_set at slot {slot}, which names no "
+                            "lower table")
+            continue
+        general[target] += 1
+        _require(required, problems, np.array([target]), level - 1,
+                 f"partial slot {slot} of mfn {mfn}")
 
 
 def entries_rw(entries: np.ndarray, idx: np.ndarray, targets: np.ndarray, target: int) -> bool:

@@ -26,9 +26,29 @@ class Domain:
         self.suspended = False
         self.paused = False
         self.dirty = np.zeros(pages, np.bool_)
-        # Pages whose validation failed part way: Xen's curr->arch.old_guest_table, put
-        # by the continuation at the end of the hypercall (put_old_guest_table()).
-        self.old_guest_tables: list[int] = []
+        # A page whose validation failed part way: curr->arch.old_guest_table (one per
+        # vCPU), with old_guest_table_partial; put by the hypercall's continuation
+        # (put_old_guest_table()). It holds a general reference to the page.
+        self.old_guest_table: int | None = None
+        self.old_guest_table_partial = True
+        # General references Xen 4.15 leaves with no holder (see MM._failed_at()).
+        self.leaked: dict[int, int] = {}
+
+    def leak(self, mfn: int) -> None:
+        """A general reference of `mfn` that nobody will put (the audit reports it)."""
+        self.leaked[mfn] = self.leaked.get(mfn, 0) + 1
+
+        def undo() -> None:
+            self.leaked[mfn] -= 1
+            if not self.leaked[mfn]:
+                del self.leaked[mfn]
+
+        self.journal.add_undo(undo)
+
+    @property
+    def old_guest_tables(self) -> tuple[int, ...]:
+        """old_guest_table as a collection, for `mfn in d.old_guest_tables`."""
+        return () if self.old_guest_table is None else (self.old_guest_table,)
 
     def pfn_to_mfn(self, pfn: int) -> int:
         """What a PV kernel writes for this PFN: its frame, or INVALID_MFN if ballooned."""

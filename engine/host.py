@@ -16,9 +16,11 @@ OWNER_FREE = 0
 OWNER_GUEST = 1
 
 # page_info fields that deltas name. Booleans are PGC_allocated, PGT_validated,
-# PGT_pinned, PGT_partial; the two counters are Xen's nr_validated_ptes and linear_pt_count.
+# PGT_pinned, PGT_partial; the two counters are Xen's nr_validated_ptes and linear_pt_count;
+# partial_set is PTF_partial_set in partial_flags (the entry at nr_validated_ptes holds a
+# general reference to a table its validation left PGT_partial).
 FRAME_FIELDS = ("owner", "count", "allocated", "type", "type_count", "validated", "pinned",
-                "partial", "nr_validated_ptes", "linear_pt_count")
+                "partial", "nr_validated_ptes", "partial_set", "linear_pt_count")
 
 
 class Host:
@@ -37,6 +39,7 @@ class Host:
         self.pinned = np.zeros(frames, np.bool_)
         self.partial = np.zeros(frames, np.bool_)
         self.nr_validated_ptes = np.zeros(frames, np.int32)
+        self.partial_set = np.zeros(frames, np.bool_)
         self.linear_pt_count = np.zeros(frames, np.int32)
         self.m2p = np.full(frames, INVALID_PFN, np.int64)
         self.contents: dict[int, np.ndarray] = {}
@@ -86,6 +89,7 @@ class Host:
             "type_count": int(self.type_count[mfn]), "validated": bool(self.validated[mfn]),
             "pinned": bool(self.pinned[mfn]), "partial": bool(self.partial[mfn]),
             "nr_validated_ptes": int(self.nr_validated_ptes[mfn]),
+            "partial_set": bool(self.partial_set[mfn]),
             "linear_pt_count": int(self.linear_pt_count[mfn]),
             "m2p": int(self.m2p[mfn]),
         }

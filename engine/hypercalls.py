@@ -18,7 +18,16 @@ from .constants import (
 )
 from .explain import describe
 from .host import OWNER_GUEST
-from .mm import EBUSY, EINVAL, MM, Preemption, is_guest_l4_slot
+from .mm import (
+    EBUSY,
+    EINTR,
+    EINVAL,
+    ERESTART,
+    MM,
+    NO_PREEMPTION,
+    Preemption,
+    is_guest_l4_slot,
+)
 
 ENOMEM = -int(Errno.ENOMEM)
 ENXIO = -int(Errno.ENXIO)
@@ -121,17 +130,20 @@ def mod_lne_entry(mm: MM, table_mfn: int, index: int, new: int, level: int) -> i
 PIN_LEVEL = {"pin_l1": PGT.l1, "pin_l2": PGT.l2, "pin_l3": PGT.l3, "pin_l4": PGT.l4}
 
 
-def mmuext_pin(mm: MM, mfn: int, level: int, preempt_after: int | None = None) -> int:
-    """MMUEXT_PIN_L1_TABLE .. MMUEXT_PIN_L4_TABLE."""
+def mmuext_pin(mm: MM, mfn: int, level: int, preempt: Preemption = NO_PREEMPTION) -> int:
+    """MMUEXT_PIN_L1_TABLE .. MMUEXT_PIN_L4_TABLE: get_page_type_preemptible()."""
     fn = "do_mmuext_op"
     h = mm.h
     if not get_page_from_gfn(mm, mfn, fn):
         return mm.fail(EINVAL, fn, f"get_page_from_gfn() failed: {describe(h, mfn)}", mfn)
-    rc = mm.get_page_type(mfn, level, Preemption(mfn, preempt_after))
+    rc = mm.get_page_type(mfn, level, preempt)
     if rc:
-        # -ERESTART: preempted (the guest re-issues the pin to continue). Otherwise
-        # "Error while pinning mfn". The lookup reference stays with old_guest_table.
-        if mfn not in mm.d.old_guest_tables:
+        # -ERESTART: preempted (the guest re-issues the pin to continue); the page (or a
+        # table below it) is left PGT_partial. Otherwise "Error while pinning mfn". The
+        # lookup reference stays with a page left to old_guest_table.
+        if rc == EINTR:
+            rc = ERESTART
+        if mfn != mm.d.old_guest_table:
             mm.put_page(mfn, fn)
         mm.put_old_guest_table()
         return rc
@@ -163,16 +175,18 @@ def mmuext_unpin(mm: MM, mfn: int) -> int:
     return 0
 
 
-def new_guest_cr3(mm: MM, mfn: int) -> int:
-    """MMUEXT_NEW_BASEPTR: a general and an L4 (root) type reference on the new base,
-    then the old base's are dropped."""
+def new_guest_cr3(mm: MM, mfn: int, preempt: Preemption = NO_PREEMPTION) -> int:
+    """MMUEXT_NEW_BASEPTR: a general and an L4 (root) type reference on the new base
+    (get_page_and_type_from_mfn(PTF_preemptible), without PTF_retain_ref_on_restart: a
+    preempted validation keeps only the partial state), then the old base's are
+    dropped."""
     old = mm.d.cr3
     if old == mfn:
         return 0
-    rc = mm.get_page_and_type_from_mfn(mfn, PGT.l4)
+    rc = mm.get_page_and_type_from_mfn(mfn, PGT.l4, preempt)
     if rc:
         mm.put_old_guest_table()
-        return rc
+        return ERESTART if rc == EINTR else rc
     mm.d.set_cr3(mfn, "new_guest_cr3")
     if old is not None:
         mm.put_page_and_type(old)

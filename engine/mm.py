@@ -33,11 +33,13 @@ EINVAL = -int(Errno.EINVAL)
 EBUSY = -int(Errno.EBUSY)
 EPERM = -int(Errno.EPERM)
 ERESTART = -int(Errno.ERESTART)
+EINTR = -int(Errno.EINTR)
 
 # An L1 with this many present entries is validated in bulk when every entry passes.
 BULK_L1_ENTRIES = 128
 # Plain ints for the hot paths (an IntEnum member lookup costs more than the check).
 L1 = int(PGT.l1)
+L2 = int(PGT.l2)
 L4 = int(PGT.l4)
 NONE = int(PGT.none)
 WRITABLE = int(PGT.writable)
@@ -61,18 +63,18 @@ def is_guest_l4_slot(index: int) -> bool:
 
 
 class Preemption:
-    """hypercall_preempt_check() made explicit: a pin with `preempt_after: N` stops after
-    N slots of the table being pinned (Xen's nr_validated_ptes counts slots). Only
-    promote_l2_table() .. promote_l4_table() consult it: promote_l1_table() is not
-    preemptible. Nested validations of lower-level tables run to completion (a
-    simplification: Xen can also preempt those, leaving PGT_partial on a lower level)."""
+    """hypercall_preempt_check() made explicit: it answers true in the promotion of the
+    table at MFN m once that promotion has passed `points[m]` slots. Only
+    promote_l2_table() and promote_l3_table() ask, at every slot i > nr_validated_ptes,
+    wherever the table sits in the tree being validated; promote_l1_table() and
+    promote_l4_table() have no preemption point."""
 
-    def __init__(self, mfn: int | None = None, after: int | None = None) -> None:
-        self.mfn = mfn
-        self.after = after
+    def __init__(self, points: dict[int, int] | None = None) -> None:
+        self.points = points or {}
 
-    def should_stop(self, mfn: int, done: int) -> bool:
-        return self.after is not None and mfn == self.mfn and done >= self.after
+    def check(self, mfn: int, passed: int) -> bool:
+        after = self.points.get(mfn)
+        return after is not None and passed >= after
 
 
 NO_PREEMPTION = Preemption()
@@ -173,9 +175,13 @@ class MM:
         if not h.validated[mfn]:
             if not continuing:
                 h.set(mfn, "nr_validated_ptes", 0, fn)
+                h.set(mfn, "partial_set", False, fn)
                 h.set(mfn, "linear_pt_count", 0, fn)
             rc = self.validate_page(mfn, type_, preempt)
         if continuing:
+            # "if ( (x & PGT_partial) && !(nx & PGT_partial) ) put_page(page)": the light
+            # reference of the continued partial state (validate_page() took a new one if
+            # it is left partial again).
             self.put_page(mfn, "put_page (partial reference)")
         return rc
 
@@ -189,9 +195,13 @@ class MM:
             rc = self.promote_l1_table(mfn)
         else:
             rc = self.promote_table(mfn, type_, preempt)
+        # -EINTR (preempted before any slot: type count back to 0, nothing kept) comes
+        # only from pv_l1tf_check_lNe() at slot 0, which the model does not have: a
+        # preemption check is never made at a promotion's first slot.
+        assert rc != EINTR, f"mfn {mfn}: -EINTR from a promotion"
         if rc == 0:
             h.set(mfn, "validated", True, fn)
-        elif rc == ERESTART or mfn in self.d.old_guest_tables:
+        elif rc == ERESTART or mfn == self.d.old_guest_table:
             # Preempted, or failed after some entries: the page keeps its type count and a
             # light reference until it is continued or torn down (put_old_guest_table()).
             h.add(mfn, "count", 1, "get_page_light")
@@ -254,33 +264,79 @@ class MM:
             self.h.write_entry(mfn, index, adjusted, f"adjust_guest_l{level}e")
 
     def promote_table(self, mfn: int, level: int, preempt: Preemption) -> int:
-        """promote_l2_table() .. promote_l4_table() (alloc_lN_table())."""
+        """promote_l2_table() .. promote_l4_table() (alloc_lN_table()), from
+        nr_validated_ptes on. partial_flags (`partial_set` here) applies to the first slot
+        only: with PTF_partial_set that slot already holds a general reference to a table
+        left PGT_partial, whose validation get_page_and_type_from_mfn() continues."""
         h = self.h
+        fn = f"promote_l{level}_table"
         start = int(h.nr_validated_ptes[mfn])
         entries = h.entries(mfn)
+        rc, i, slot_partial, e = 0, start, False, 0
         for i in range(start, len(entries)):
-            if i > start and preempt.should_stop(mfn, i - start):
-                h.set(mfn, "nr_validated_ptes", i, f"promote_l{level}_table")
-                return self.fail(ERESTART, f"promote_l{level}_table", f"preempted after {i} "
-                                 "entries: re-issue the hypercall to continue", target=mfn)
-            if level == L4 and not is_guest_l4_slot(i):
-                continue
+            slot_partial = bool(h.partial_set[mfn]) and i == start
             e = int(entries[i])
-            if not ptes.present(e):
+            if level != L4 and i > start and preempt.check(mfn, i - start):
+                rc = EINTR  # hypercall_preempt_check(): -ERESTART below, as i > 0
+            elif level == L4 and not is_guest_l4_slot(i):
                 continue
-            rc = self.get_page_from_lne(e, mfn, level)
+            elif not ptes.present(e):
+                continue
+            else:
+                rc = self.get_page_from_lne(e, mfn, level, preempt, slot_partial)
+            if rc == ERESTART:
+                # A nested table preempted after some progress: "Set 'set', leave
+                # 'general ref' set if this entry was set". Only an L3 or L4 sees this.
+                self._record_partial(mfn, i, True, fn)
+            elif rc == EINTR and i:
+                self._record_partial(mfn, i, slot_partial, fn)
+                rc = self.fail(ERESTART, fn, f"preempted after {i} entries: re-issue the "
+                               "hypercall to continue", target=mfn)
             if rc < 0:
-                self.at(mfn, i)
-                if i:
-                    # Entries 0..i-1 hold references: Xen leaves the page partial and
-                    # makes it old_guest_table, torn down by the hypercall's continuation.
-                    h.set(mfn, "nr_validated_ptes", i, f"promote_l{level}_table")
-                    self.d.old_guest_tables.append(mfn)
-                return rc
+                if rc not in (ERESTART, EINTR):
+                    self.at(mfn, i)
+                break
             self._adjust(mfn, i, level, e)
-        if level == L4:
+        if rc < 0 and rc not in (ERESTART, EINTR):
+            self._failed_at(mfn, i, slot_partial, e, fn)
+        if rc == 0 and level == L4:
             self.init_xen_l4_slots(mfn)
-        return 0
+        return rc
+
+    def _record_partial(self, mfn: int, i: int, partial_set: bool, fn: str) -> None:
+        """page->nr_validated_ptes = i; page->partial_flags = ..."""
+        self.h.set(mfn, "nr_validated_ptes", i, fn)
+        self.h.set(mfn, "partial_set", partial_set, fn)
+
+    def _failed_at(self, mfn: int, i: int, slot_partial: bool, e: int, fn: str) -> None:
+        """The failure path of promote_lN_table(): at slot 0 nothing is kept (the caller
+        resets type_info); at i > 0 the page becomes old_guest_table, left partial with
+        entries 0..i-1 holding references. If a nested table failed first and is
+        old_guest_table, its general reference is "transferred" to this page's slot i
+        (PTF_partial_set) and this page takes its place.
+
+        Two corners where Xen 4.15 leaves a general reference with no holder, reached only
+        by a failure after a resumed nested validation: a resumed table failing at its
+        slot 0 with PTF_partial_set, whose child is not old_guest_table
+        (get_page_and_type_from_mfn() kept the slot's reference for a caller that records
+        nothing); and a parent failing at i > 0 whose slot does not name old_guest_table
+        (ASSERT_UNREACHABLE() in a debug build; a release build overwrites
+        old_guest_table, which is never torn down)."""
+        d = self.d
+        child = ptes.mfn_of(e)
+        if not i:
+            if slot_partial and d.old_guest_table != child:
+                d.leak(child)
+            return
+        partial_set = slot_partial
+        if d.old_guest_table is not None:
+            if d.old_guest_table == child:
+                partial_set = True
+            else:
+                d.leak(d.old_guest_table)
+        self._record_partial(mfn, i, partial_set, fn)
+        d.old_guest_table = mfn
+        d.old_guest_table_partial = True
 
     def init_xen_l4_slots(self, mfn: int) -> None:
         """Xen's own mappings in slots 256..271 of a validated L4. The model keeps one:
@@ -293,11 +349,16 @@ class MM:
             if h.entry(mfn, i) != value:
                 h.write_entry(mfn, i, value, "init_xen_l4_slots")
 
-    def put_page_type(self, mfn: int) -> None:
+    def put_page_type(self, mfn: int, partial_set: bool = False) -> None:
         """_put_page_type(): the last type reference of a validated (or partial) page
-        table de-validates it; the type field stays."""
+        table de-validates it; the type field stays. With PTF_partial_set the caller
+        holds no full type reference, only the partial one: nothing happens unless the
+        page is still PGT_partial (someone else may have finished its validation)."""
         h = self.h
         fn = "_put_page_type"
+        if partial_set and not h.partial[mfn]:
+            return
+        assert partial_set or not h.partial[mfn], f"mfn {mfn}: full put of a partial page"
         assert h.type_count[mfn] > 0, f"put_page_type on mfn {mfn} with type count 0"
         if (h.type_count[mfn] == 1 and int(h.type[mfn]) in PT_TYPES
                 and (h.validated[mfn] or h.partial[mfn])):
@@ -313,7 +374,9 @@ class MM:
             h.add(mfn, "type_count", -1, fn)
 
     def devalidate_page(self, mfn: int, was_partial: bool) -> None:
-        """devalidate_page() (4.15: free_page_type()) with demote_lN_table()."""
+        """devalidate_page() (4.15: free_page_type()) with demote_lN_table(): entries
+        nr_validated_ptes-1 .. 0, and with PTF_partial_set first the partial one at
+        nr_validated_ptes (put with PTF_partial_set)."""
         h = self.h
         fn = "devalidate_page"
         # "A page table is dirtied when its type count becomes zero."
@@ -321,16 +384,18 @@ class MM:
         level = int(h.type[mfn])
         if not was_partial:
             h.set(mfn, "nr_validated_ptes", 512, fn)
-        upto = int(h.nr_validated_ptes[mfn])
+            h.set(mfn, "partial_set", False, fn)
+        partial_set = bool(h.partial_set[mfn])
+        top = int(h.nr_validated_ptes[mfn]) - (0 if partial_set else 1)
         entries = h.entries(mfn)
-        if level == L1 and self._demote_l1_bulk(entries[:upto]):
+        if level == L1 and self._demote_l1_bulk(entries[:top + 1]):
             return
-        for i in range(upto - 1, -1, -1):
+        for i in range(top, -1, -1):
             e = int(entries[i])
             if level == L1:
                 self.put_page_from_l1e(e)
             elif level != L4 or is_guest_l4_slot(i):
-                self.put_page_from_lne(e, mfn)
+                self.put_page_from_lne(e, mfn, partial_set and i == top)
 
     def _demote_l1_bulk(self, entries: np.ndarray) -> bool:
         """put_page_from_l1e() of every entry at once, when no reference it drops is a
@@ -363,14 +428,19 @@ class MM:
         self.put_page(mfn, "put_page_and_type")
 
     def get_page_and_type_from_mfn(self, mfn: int, type_: int,
-                                   preempt: Preemption = NO_PREEMPTION) -> int:
-        """get_page_and_type_from_mfn(): a general and a type reference; the general one
-        is kept on failure only for a page left to old_guest_table."""
-        if not self.get_page_from_mfn(mfn):
+                                   preempt: Preemption = NO_PREEMPTION,
+                                   partial_set: bool = False, retain_ref: bool = False) -> int:
+        """get_page_and_type_from_mfn(): a general and a type reference. With
+        PTF_partial_set the caller already holds the general reference. On failure the
+        general reference is kept if the caller came with it, if the page is
+        old_guest_table, or on -ERESTART with PTF_retain_ref_on_restart (the parent's
+        slot then holds it, PTF_partial_set)."""
+        if not partial_set and not self.get_page_from_mfn(mfn):
             return self.fail(EINVAL, "get_page_from_mfn", f"found no reference to take: "
                              f"{describe(self.h, mfn)}", target=mfn)
         rc = self.get_page_type(mfn, type_, preempt)
-        if rc and mfn not in self.d.old_guest_tables:
+        if rc and not partial_set and mfn != self.d.old_guest_table and not (
+                retain_ref and rc == ERESTART):
             self.put_page(mfn)
         return rc
 
@@ -416,9 +486,11 @@ class MM:
         else:
             self.put_page(mfn, "put_page_from_l1e")
 
-    def get_page_from_lne(self, e: int, ptmfn: int, level: int) -> int:
+    def get_page_from_lne(self, e: int, ptmfn: int, level: int,
+                          preempt: Preemption = NO_PREEMPTION, partial_set: bool = False) -> int:
         """get_page_from_l2e() / l3e / l4e for a present entry of a level-`level` table:
-        the target must be a table of the next level down, or a linear entry."""
+        the target must be a table of the next level down, or a linear entry. An L3 or
+        L4 slot asks for PTF_retain_ref_on_restart (promote_l3/l4_table())."""
         fn = f"get_page_from_l{level}e"
         target = ptes.mfn_of(e)
         rw = "rw" if ptes.writable(e) else "ro"
@@ -427,7 +499,8 @@ class MM:
                              f"{ptes.flags_of(e) & ptes.DISALLOW_MASK[level]:#x} are in "
                              f"L{level}_DISALLOW_MASK", target, rw)  # "Bad L%d flags"
         before = self.failure
-        rc = self.get_page_and_type_from_mfn(target, level - 1)
+        rc = self.get_page_and_type_from_mfn(target, level - 1, preempt, partial_set,
+                                             retain_ref=level != L2)
         if rc == EINVAL:
             refused = self.failure
             if self.get_linear_pagetable(e, ptmfn, level):
@@ -474,12 +547,17 @@ class MM:
         h.add(target, "type_count", 1, fn)
         return True
 
-    def put_page_from_lne(self, e: int, ptmfn: int) -> None:
-        """put_page_from_l2e() .. l4e() via put_pt_page()."""
+    def put_page_from_lne(self, e: int, ptmfn: int, partial_set: bool = False) -> None:
+        """put_page_from_l2e() .. l4e() via put_pt_page(). With PTF_partial_set the slot
+        holds a general reference and at most the partial type reference of its target."""
         if not ptes.present(e):
             return
         target = ptes.mfn_of(e)
         if target == ptmfn:
+            return
+        if partial_set:
+            self.put_page_type(target, partial_set=True)
+            self.put_page(target, "put_pt_page")
             return
         h = self.h
         if h.type[target] == h.type[ptmfn]:  # PGT_type_equal(): it was a linear entry
@@ -488,22 +566,30 @@ class MM:
         self.put_page_and_type(target)
 
     def entry_holds_references(self, mfn: int, index: int) -> bool:
-        """Whether entry `index` of this page currently holds references."""
+        """Whether entry `index` of this page currently holds references (the partial
+        slot of a PTF_partial_set page holds a general one)."""
         h = self.h
         level = int(h.type[mfn])
         if level not in PT_TYPES:
             return False
         if h.validated[mfn]:
             return level != L4 or is_guest_l4_slot(index)
-        return bool(h.partial[mfn]) and index < int(h.nr_validated_ptes[mfn])
+        if not h.partial[mfn]:
+            return False
+        upto = int(h.nr_validated_ptes[mfn]) + int(h.partial_set[mfn])
+        return index < upto
 
     # -- end of hypercall ----------------------------------------------------------------
     def put_old_guest_table(self) -> None:
         """put_old_guest_table(), run by the continuation a failed validation sets up: the
-        partly validated page loses its entries' references and its own type reference
-        (ending de-validated: type kept, count 0), then the general reference kept for
-        it."""
-        while self.d.old_guest_tables:
-            mfn = self.d.old_guest_tables.pop()
-            self.put_page_type(mfn)
-            self.put_page(mfn, "put_old_guest_table")
+        partly validated page loses its entries' references (a PTF_partial_set slot tears
+        its nested partial table down in turn) and its own type reference (ending
+        de-validated: type kept, count 0), then the general reference kept for it."""
+        d = self.d
+        mfn = d.old_guest_table
+        if mfn is None:
+            return
+        self.put_page_type(mfn, partial_set=d.old_guest_table_partial)
+        self.put_page(mfn, "put_old_guest_table")
+        d.old_guest_table = None
+        d.old_guest_table_partial = True

@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .ask import OPERATION_STEPS, validate_ask
 from .constants import MFN_BITS
@@ -70,16 +79,41 @@ class MmuUpdate(PageRef):
     entry: EntryValue | Annotated[int, BeforeValidator(_parse_int), Field(ge=0, lt=1 << 64)]
 
 
+class Preempt(PageRef):
+    """`preempt: {pfn: P, after: N}`: hypercall_preempt_check() answers true in the
+    promotion of the L2 or L3 table at P once it has passed N slots, wherever P sits in
+    the tree being validated (docs/scenario-extensions.md)."""
+
+    after: Annotated[int, BeforeValidator(_parse_int), Field(ge=1)]
+
+
+PREEMPTIBLE_CMDS = ("pin_l2", "pin_l3", "pin_l4", "new_baseptr")
+
+
 class Mmuext(PageRef):
     cmd: Literal["pin_l1", "pin_l2", "pin_l3", "pin_l4", "unpin", "new_baseptr"]
     preempt_after: Annotated[int, BeforeValidator(_parse_int), Field(ge=1)] | None = None
+    preempt: Preempt | None = None
 
-    @model_validator(mode="after")
-    def _preempt_only_for_upper_pins(self) -> Mmuext:
-        # Accepted on every pin; pin_l1 ignores it: promote_l1_table() is not preemptible.
-        if self.preempt_after is not None and not self.cmd.startswith("pin_"):
+    @field_validator("preempt_after")
+    @classmethod
+    def _preempt_after_only_for_pins(cls, value: int | None, info: ValidationInfo) -> Any:
+        # Accepted on every pin; pin_l1 and pin_l4 ignore it (promote_l1_table() and
+        # promote_l4_table() have no preemption point).
+        cmd = info.data.get("cmd")
+        if value is not None and cmd is not None and not cmd.startswith("pin_"):
             raise ValueError("preempt_after goes with pin_l1..pin_l4 only")
-        return self
+        return value
+
+    @field_validator("preempt")
+    @classmethod
+    def _preempt_only_for_validating_cmds(cls, value: Preempt | None,
+                                          info: ValidationInfo) -> Any:
+        cmd = info.data.get("cmd")
+        if value is not None and cmd is not None and cmd not in PREEMPTIBLE_CMDS:
+            raise ValueError(f"preempt goes with {', '.join(PREEMPTIBLE_CMDS)} only: the "
+                             "commands whose validation can reach an L2 or L3")
+        return value
 
 
 class Write(PageRef):
@@ -467,7 +501,8 @@ def check_pfns(step: Step, pages: int, where: str) -> None:
     if body is None:
         return
     refs = [(body, where)] if isinstance(body, PageRef) else []
-    refs += [(getattr(body, name), f"{where}.{name}") for name in ("entry", "frame", "pfinfo")
+    refs += [(getattr(body, name), f"{where}.{name}")
+             for name in ("entry", "frame", "pfinfo", "preempt")
              if isinstance(getattr(body, name, None), PageRef)]
     for ref, path in refs:
         if ref.pfn is not None and ref.pfn >= pages:

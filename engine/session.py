@@ -18,6 +18,7 @@ from .scenario import Ask, Scenario, Step, check_pfns, parse_text, validate, val
 from .world import HOSTS, World
 
 FLAG_ALLOCATED, FLAG_VALIDATED, FLAG_PINNED, FLAG_PARTIAL = 1, 2, 4, 8
+FLAG_PARTIAL_SET = 16  # PTF_partial_set in partial_flags (meaningful with PGT_partial)
 
 
 class Session:
@@ -141,6 +142,9 @@ class Session:
         if dom is not None:
             info["pfinfo"] = pfinfo_label(dom, mfn, w.patched)
         holds = MM(dom).entry_holds_references if dom is not None else (lambda m, i: False)
+        info["partial_holders"] = partial_holders(h, dom, mfn)
+        partial_slot = (int(h.nr_validated_ptes[mfn])
+                        if h.partial[mfn] and h.partial_set[mfn] else None)
         entries = []
         page = h.contents.get(mfn)
         if page is not None:
@@ -155,6 +159,8 @@ class Session:
                     "target_owner": h.owner_name(target) if valid else "invalid",
                     "target_type": TYPE_NAMES[int(h.type[target])] if valid else None,
                     "holds_references": holds(mfn, i),
+                    # PTF_partial_set: a general reference, the table below left partial
+                    "partial_slot": i == partial_slot,
                     # A de-validated or raw copy whose frame is no longer a guest frame
                     # (or is a different one than the M2P says) is stale.
                     "stale": pfn is None,
@@ -210,6 +216,18 @@ def step_dict(step: Step) -> dict[str, Any]:
     return out
 
 
+def partial_holders(h: Any, dom: Any, mfn: int) -> list[dict[str, Any]]:
+    """The partial tables whose PTF_partial_set slot names `mfn`: the parents holding a
+    nested table whose validation they left pending."""
+    out = []
+    for parent in np.flatnonzero(h.partial & h.partial_set).tolist():
+        slot = int(h.nr_validated_ptes[parent])
+        if slot < 512 and ptes.mfn_of(h.entry(parent, slot)) == mfn:
+            out.append({"mfn": parent, "index": slot,
+                        "pfn": dom.mfn_to_pfn(parent) if dom is not None else None})
+    return out
+
+
 def host_spec(scenario: Scenario, name: str) -> dict[str, Any]:
     spec = getattr(scenario.hosts, name)
     alloc = spec.alloc if isinstance(spec.alloc, str) else {"shuffle": spec.alloc.shuffle}
@@ -228,7 +246,8 @@ def host_snapshot(w: World, name: str) -> dict[str, Any]:
     flags = (h.allocated.astype(np.int64) * FLAG_ALLOCATED
              + h.validated.astype(np.int64) * FLAG_VALIDATED
              + h.pinned.astype(np.int64) * FLAG_PINNED
-             + h.partial.astype(np.int64) * FLAG_PARTIAL)
+             + h.partial.astype(np.int64) * FLAG_PARTIAL
+             + h.partial_set.astype(np.int64) * FLAG_PARTIAL_SET)
     return {
         "frames": h.frames, "owners": list(h.owners), "owner": h.owner.tolist(),
         "count": h.count.tolist(), "type": h.type.tolist(),

@@ -28,7 +28,7 @@ from .hypercalls import (
 )
 from .journal import Journal
 from .migration import Migration, MigrationFailed, destroy_domain
-from .mm import MM
+from .mm import MM, Preemption
 from .scenario import EntryValue, PageRef, Scenario, Step
 
 HOSTS = ("source", "destination")
@@ -137,11 +137,23 @@ class World:
 
     def _mmuext(self, mm: MM, body: Any) -> int:
         mfn = self.resolve(body)
-        if body.cmd in PIN_LEVEL:
-            return mmuext_pin(mm, mfn, PIN_LEVEL[body.cmd], body.preempt_after)
         if body.cmd == "unpin":
             return mmuext_unpin(mm, mfn)
-        return new_guest_cr3(mm, mfn)
+        preempt = self._preemption(mfn, body)
+        if body.cmd in PIN_LEVEL:
+            return mmuext_pin(mm, mfn, PIN_LEVEL[body.cmd], preempt)
+        return new_guest_cr3(mm, mfn, preempt)
+
+    def _preemption(self, mfn: int, body: Any) -> Preemption:
+        """Where hypercall_preempt_check() answers true: `preempt_after` at the pinned
+        table itself (an L2 or L3: pin_l1 and pin_l4 ignore it), `preempt` at any L2 or
+        L3 of the tree."""
+        points: dict[int, int] = {}
+        if body.preempt_after is not None and body.cmd in ("pin_l2", "pin_l3"):
+            points[mfn] = body.preempt_after
+        if body.preempt is not None:
+            points[self.resolve(body.preempt)] = body.preempt.after
+        return Preemption(points)
 
     def _write(self, mm: MM, body: Any) -> int:
         return guest_write(mm, self.resolve(body))

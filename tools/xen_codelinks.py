@@ -55,7 +55,7 @@ ENGINE_NAMES = [
     "XEN_DOMCTL_SHADOW_OP_CLEAN", "enable_logdirty", "suspend_domain", "write_batch",
     "normalise_pagetable", "write_one_vcpu_basic", "process_page_data", "populate_pfns",
     "x86_pv_localise_page", "pin_pagetables", "page_lock", "domain_shutdown",
-    "xc_domain_pause",
+    "xc_domain_pause", "put_pt_page",
 ]
 
 

@@ -57,6 +57,22 @@ function pinMark(ctx, x, y, s) {
   ctx.fill();
 }
 
+// PTF_partial_set: this partial table's validation stopped inside the table one of its
+// slots names, which is left partial too. A downward triangle at the bottom left.
+function nestedMark(ctx, x, y, s) {
+  const p = Math.max(6, s * 0.34);
+  ctx.fillStyle = INK;
+  ctx.strokeStyle = "#ffffff";
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  ctx.moveTo(x + 2, y + s - p - 2);
+  ctx.lineTo(x + 2 + p, y + s - p - 2);
+  ctx.lineTo(x + 2 + p / 2, y + s - 2);
+  ctx.closePath();
+  ctx.fill();
+  ctx.stroke();
+}
+
 function dirtyMark(ctx, x, y, s) {
   const r = Math.max(2.5, s * 0.1);
   ctx.fillStyle = INK;
@@ -106,7 +122,8 @@ function centredText(ctx, text, x, y, s, colour, boxed) {
   ctx.fillText(text, x + s / 2, y + s / 2 + 1);
 }
 
-// frame: {owner, type, validated, pinned, partial, base, dirty}; label: frame number or "".
+// frame: {owner, type, validated, pinned, partial, partial_set, base, dirty}; label: frame
+// number or "".
 export function drawCell(ctx, x, y, s, frame, label = "") {
   ctx.clearRect(x, y, s, s);
   if (frame.owner === "free") {
@@ -135,6 +152,7 @@ export function drawCell(ctx, x, y, s, frame, label = "") {
   ctx.strokeRect(x + inset, y + inset, s - 2 * inset, s - 2 * inset);
   if (frame.pinned) pinMark(ctx, x, y, s);
   if (frame.dirty) dirtyMark(ctx, x, y, s);
+  if (frame.partial && frame.partial_set) nestedMark(ctx, x, y, s);
   if (s >= LETTER_MIN) {
     centredText(ctx, style.letter, x, y, s, inkOn(style.colour), kind !== "solid");
   }

@@ -22,7 +22,13 @@ const readers = {
   mmuext(form) {
     const f = form.elements;
     const body = { cmd: f.cmd.value, ...pageRef(form) };
-    if (f.preempt_after.value !== "") body.preempt_after = Number(f.preempt_after.value);
+    const after = f.preempt_after.value === "" ? null : Number(f.preempt_after.value);
+    if (f.preempt_pfn.value !== "") {
+      // a preemption point in a nested L2/L3 (docs/scenario-extensions.md)
+      body.preempt = { pfn: Number(f.preempt_pfn.value), after: after ?? 1 };
+    } else if (after !== null) {
+      body.preempt_after = after;
+    }
     return { mmuext: body };
   },
   write: (form) => ({ write: pageRef(form) }),

@@ -41,7 +41,8 @@ function valuesOf(v, n) {
 }
 
 // ---- application ---------------------------------------------------------------------------
-const FLAG = { allocated: 1, validated: 2, pinned: 4, partial: 8 };
+// partial_set: PTF_partial_set, the slot at nr_validated_ptes holds a partial table below
+export const FLAG = { allocated: 1, validated: 2, pinned: 4, partial: 8, partial_set: 16 };
 const ARRAY_FIELDS = new Set(["owner", "count", "type", "type_count"]);
 
 export function setField(store, h, mfn, field, value) {

@@ -31,7 +31,7 @@ function keysOf(d, migration) {
 }
 
 const FRAME_FIELDS = ["owner", "type", "count", "type_count", "allocated", "validated",
-                      "pinned", "partial"];
+                      "pinned", "partial", "partial_set"];
 
 export class DisplayState {
   constructor(store) {

@@ -8,7 +8,8 @@ const FIELDS = [
   ["owner", "owner"], ["type", "type"], ["type_count", "type count"],
   ["count", "general count"], ["validated", "PGT_validated"], ["pinned", "PGT_pinned"],
   ["partial", "PGT_partial"], ["allocated", "PGC_allocated"],
-  ["nr_validated_ptes", "nr_validated_ptes"], ["m2p", "M2P (PFN)"],
+  ["nr_validated_ptes", "nr_validated_ptes"], ["partial_set", "PTF_partial_set"],
+  ["m2p", "M2P (PFN)"],
   ["pfinfo", "getpageframeinfo3"],
 ];
 const MAX_ARROWS = 64;
@@ -23,7 +24,12 @@ export function explainFrame(d) {
   const name = styleOf(d.type).label;
   const parts = [];
   if (PAGE_TABLE_TYPES.has(d.type)) {
-    if (d.partial) {
+    if (d.partial && d.partial_set) {
+      parts.push(`${name}, validation preempted inside the table its entry ` +
+                 `${d.nr_validated_ptes} names (PGT_partial, PTF_partial_set): entries before ` +
+                 "it were checked; that entry holds a general reference to the table below, " +
+                 "itself left partial. Issuing the same hypercall again continues both.");
+    } else if (d.partial) {
       parts.push(`${name}, validation preempted after ${d.nr_validated_ptes} entries ` +
                  "(PGT_partial): only those entries were checked.");
     } else if (d.validated) {
@@ -41,6 +47,11 @@ export function explainFrame(d) {
     parts.push("Its contents still look like page-table entries, but as it is not a page " +
                "table nothing checks or references the frames they name.");
   }
+  for (const p of d.partial_holders || []) {
+    parts.push(`Its validation is pending inside that of ${p.pfn !== null ? `PFN ${p.pfn}` : `MFN ${p.mfn}`}, ` +
+               `whose entry ${p.index} holds a general reference to it; its one type ` +
+               "reference is the partial one.");
+  }
   if (d.pinned) parts.push("Pinned by the guest.");
   if (d.pfinfo) parts.push(`The migration tool stack sees ${d.pfinfo}.`);
   if (d.lost) parts.unshift(LOST_TEXT);
@@ -57,6 +68,7 @@ export function entryStatus(entry, intended) {
     return { stale: true, text: `wrong frame: meant PFN ${intended.pfn}` };
   }
   if (entry.stale) return { stale: true, text: "stale" };
+  if (entry.partial_slot) return { stale: false, text: "partial: general reference, table below left partial" };
   return { stale: false, text: entry.holds_references ? "ok" : "ok, no reference held" };
 }
 
@@ -137,7 +149,8 @@ export class Inspector {
     for (const e of d.entries) {
       const intended = d.pfn !== null ? this.intent.of(d.pfn, e.index) : undefined;
       const status = entryStatus(e, intended);
-      const row = el("tr", { class: status.stale ? "stale" : "", "data-testid": "entry-row",
+      const cls = status.stale ? "stale" : e.partial_slot ? "partial-slot" : "";
+      const row = el("tr", { class: cls, "data-testid": "entry-row",
                              "data-index": String(e.index), "data-stale": String(status.stale),
                              title: "Click to load this entry into the mmu_update form" },
         el("td", {}, String(e.index)),

@@ -9,6 +9,8 @@ const guestPage = (type, extra = {}) => ({ owner: "guest", type, validated: true
 const MARKS = [
   ["hatched", guestPage("l2", { validated: false }), "de-validated: type kept, not PGT_validated"],
   ["partial", guestPage("l2", { validated: false, partial: true }), "partial: validation preempted"],
+  ["nested", guestPage("l3", { validated: false, partial: true, partial_set: true }),
+   "partial, stopped inside a table below (PTF_partial_set)"],
   ["pinned", guestPage("l4", { pinned: true }), "pinned (corner mark)"],
   ["base", guestPage("l4", { base: true }), "vCPU base pointer (CR3): thick border"],
   ["dirty", guestPage("writable", { dirty: true }), "dirtied (log-dirty mode)"],

@@ -78,7 +78,8 @@ export function describeStep(step) {
   switch (op) {
     case "mmu_update": return `mmu_update ${page(b)}[${b.index}] = ${entryText(b.entry)}`;
     case "mmuext": {
-      const pre = b.preempt_after !== undefined ? ` (preempt after ${b.preempt_after})` : "";
+      let pre = b.preempt_after !== undefined ? ` (preempt after ${b.preempt_after})` : "";
+      if (b.preempt) pre += ` (preempt in ${page(b.preempt)} after ${b.preempt.after})`;
       return `mmuext ${b.cmd} ${page(b)}${pre}`;
     }
     case "write": return `write ${page(b)}`;

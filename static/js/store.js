@@ -1,9 +1,7 @@
 // The client's copy of one session: loaded from a snapshot, then advanced event by event
 // by applying each event's deltas (docs/engine-api.md). `seq` is the last applied event.
-import { applyDelta, unpack } from "./deltas.js";
+import { FLAG, applyDelta, unpack } from "./deltas.js";
 import { isScriptStep } from "./steps.js";
-
-const FLAG = { allocated: 1, validated: 2, pinned: 4, partial: 8 };
 
 function emptyMigration() {
   return { state: "not_started", phase: null, src: null, dst: null, rounds: [],
@@ -151,7 +149,8 @@ export class Store {
       host, mfn, pfn, owner, type: this.types[h.type[mfn]], count: h.count[mfn],
       type_count: h.type_count[mfn], allocated: Boolean(flags & FLAG.allocated),
       validated: Boolean(flags & FLAG.validated), pinned: Boolean(flags & FLAG.pinned),
-      partial: Boolean(flags & FLAG.partial), base: h.cr3 === mfn,
+      partial: Boolean(flags & FLAG.partial), partial_set: Boolean(flags & FLAG.partial_set),
+      base: h.cr3 === mfn,
       dirty: pfn !== null && h.dirty.has(pfn), lost: this.isLost(host, pfn),
     };
   }

@@ -439,3 +439,47 @@ def test_deltas_undo_back_to_the_start(open_page: Any, server: Server) -> None:
     assert out["start"]["source"]["p2m"] == begin["p2m"]
     assert out["again"] == out["end"]
     assert out["start"] != out["end"]
+
+
+def test_a_nested_partial_table_and_its_parents_partial_slot(open_page: Any, server: Server,
+                                                             browser: Any) -> None:
+    """The pin_l4 of examples/nested-preemption.yaml, preempted two levels down (issued
+    from the console): the grid
+    marks the tables waiting on a partial table below (PTF_partial_set), the inspector
+    names the partial slot and, on the nested table, the parent that holds it."""
+    session = server.new_session("nested-preemption")
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 16})  # the tree, built
+    page = open_page(session)
+    # the script's pin_l4, preempted in the L2 at PFN 20, from the console
+    page.get_by_test_id("console-tab-mmuext").click()
+    page.get_by_test_id("mmuext-cmd").select_option("pin_l4")
+    page.get_by_test_id("mmuext-page").fill("18")
+    page.get_by_test_id("mmuext-preempt").fill("1")
+    page.get_by_test_id("mmuext-preempt-pfn").fill("20")
+    page.get_by_test_id("mmuext-send").click()
+    wait_ready(page, seq=17)
+    assert "rc -85 ERESTART" in page.get_by_test_id("console-result").text_content()
+    expect(page.locator("[data-testid=history-item][data-rc='-85']")).to_contain_text(
+        "preempt in PFN 20 after 1")
+    assert [guest_frame(page, p)["partial_set"] for p in (18, 19, 20)] == [True, True, False]
+    assert all(guest_frame(page, p)["partial"] for p in (18, 19, 20))
+    expect(page.get_by_test_id("legend-nested")).to_contain_text("PTF_partial_set")
+    click_guest_pfn(page, 19)
+    expect(page.get_by_test_id("inspector-explain")).to_contain_text("preempted inside the table")
+    expect(page.get_by_test_id("inspector-partial_set")).to_have_text("yes")
+    rows = {r["index"]: r for r in entry_rows(page)}
+    assert rows["1"]["pfn"] == "20" and "partial" in rows["1"]["status"]
+    assert rows["0"]["status"] == "ok"
+    click_guest_pfn(page, 20)
+    expect(page.get_by_test_id("inspector-explain")).to_contain_text(
+        "pending inside that of PFN 19, whose entry 1")
+    screenshot(page, "nested-preemption")
+    small = browser.new_context(viewport={"width": 1024, "height": 768})
+    try:
+        narrow = small.new_page()
+        narrow.goto(server.base + f"/?session={session}")
+        wait_ready(narrow)
+        click_guest_pfn(narrow, 19)
+        screenshot(narrow, "nested-preemption-1024")
+    finally:
+        small.close()

@@ -29,7 +29,7 @@ RO = ["present"]
 RW = ["present", "rw"]
 
 HOST_FIELDS = ("owner", "count", "allocated", "type", "type_count", "validated", "pinned",
-               "partial", "nr_validated_ptes", "linear_pt_count", "m2p")
+               "partial", "nr_validated_ptes", "partial_set", "linear_pt_count", "m2p")
 
 
 def rc_of(name: str) -> int:

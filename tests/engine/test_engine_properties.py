@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import InvalidInput
+from engine.pte import adjust_guest
 from engine.session import Session
 
 ERESTART = -85
@@ -63,6 +64,11 @@ MMUEXT = st.builds(lambda c, p: {"mmuext": {"cmd": c, "pfn": p}},
 PREEMPT = st.builds(lambda c, p, n: {"mmuext": {"cmd": c, "pfn": p, "preempt_after": n}},
                     st.sampled_from(["pin_l2", "pin_l3", "pin_l4"]), st.integers(0, 10),
                     st.integers(1, 3))
+# hypercall_preempt_check() in any L2/L3 of the tree a pin or new_baseptr validates.
+NESTED_PREEMPT = st.builds(
+    lambda c, p, q, n: {"mmuext": {"cmd": c, "pfn": p, "preempt": {"pfn": q, "after": n}}},
+    st.sampled_from(["pin_l2", "pin_l3", "pin_l4", "new_baseptr"]), st.integers(4, 10),
+    st.integers(4, 10), st.integers(1, 3))
 WRITE = st.builds(lambda p: {"write": {"pfn": p}}, st.integers(0, 20))
 MEMORY = st.builds(lambda c, p: {"memory": {"cmd": c, "pfn": p}},
                    st.sampled_from(["decrease_reservation", "populate_physmap"]),
@@ -84,6 +90,25 @@ SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
                                            HealthCheck.data_too_large])
 
 
+def _same_but_adjusted(before: np.ndarray, after: np.ndarray) -> bool:
+    """Equal, except entries a failed validation accepted before the failing one: Xen
+    keeps them as adjust_guest_lNe() stored them (promote_l1_table() only puts their
+    references; promote_l2/l3/l4_table() un-adjust nothing for a 64-bit guest)."""
+    for i in np.flatnonzero(before != after).tolist():
+        a, b = int(before[i]), int(after[i])
+        if b not in {adjust_guest(level, a) for level in (1, 2, 3, 4)}:
+            return False
+    return True
+
+
+def _xen_leak(world, problem: str) -> bool:
+    """The audit's report of a reference Xen 4.15 itself leaves with no holder (a failure
+    after a resumed nested validation, see MM._failed_at()); every other line fails."""
+    head = problem.split(": ")
+    return ("with no holder" in problem and head[1].startswith("mfn ")
+            and int(head[1][4:]) in world.guest.leaked)
+
+
 def _any_partial(world) -> bool:
     return any(bool(h.partial.any()) for h in world.hosts.values())
 
@@ -102,7 +127,7 @@ def _run(steps: list, xen: str, layout: str = "linear") -> None:
             assert s.seq == seq
             assert_states_equal(pre, capture(w))
             continue
-        problems = w.audit()
+        problems = [p for p in w.audit() if not _xen_leak(w, p)]
         assert problems == [], f"audit after {step} (rc {ev['rc']}): {problems}"
         post = capture(w)
         assert_deltas_name_functions(ev["deltas"])
@@ -119,7 +144,7 @@ def _run(steps: list, xen: str, layout: str = "linear") -> None:
                 for mfn in set(pre[host]["contents"]) | set(post[host]["contents"]):
                     a = pre[host]["contents"].get(mfn, np.zeros(512, np.uint64))
                     b = post[host]["contents"].get(mfn, np.zeros(512, np.uint64))
-                    assert np.array_equal(a, b), f"{step}: contents of mfn {mfn} changed"
+                    assert _same_but_adjusted(a, b), f"{step}: contents of mfn {mfn} changed"
 
 
 @SETTINGS
@@ -146,7 +171,7 @@ TREE_STEP = st.one_of(
     st.builds(lambda t, i: {"mmu_update": {"pfn": t, "index": i,
                                            "entry": {"mfn": DOM0_MFN, "flags": UPPER}}},
               st.integers(4, 10), st.integers(1, 3)),
-    MMUEXT, MMUEXT, PREEMPT, WRITE,
+    MMUEXT, MMUEXT, PREEMPT, WRITE, NESTED_PREEMPT, NESTED_PREEMPT,
 )
 
 

@@ -11,7 +11,8 @@ import yaml
 from engine.session import Session
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = sorted([*ROOT.glob("examples/*.yaml"), *Path("/work/shared/scenarios").glob("*.yaml")])
+FILES = sorted([*ROOT.glob("examples/*.yaml"), *ROOT.glob("examples/xtf/*.yaml"),
+                *Path("/work/shared/scenarios").glob("*.yaml")])
 
 
 @pytest.mark.skipif(not FILES, reason="no scenario files")
