@@ -7,6 +7,8 @@ by that merged delta already, or by any delta placed after it; otherwise it open
 one. So along every slot (a frame's field, an M2P or P2M entry, a page, a dirty bit) the
 writes keep their order, and no slot appears twice in one merged delta: applying the
 merged list forward, or backward from `old`, gives exactly what the recorded list gives.
+A round's `batch` and `localise` notes, which change no state, are merged each into one
+placed where the last of them was.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class _Group:
 
 
 def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups: list[_Group] = []
+    groups: list[_Group | None] = []
     open_: dict[tuple[Any, ...], _Group] = {}
     trackers: dict[str, _Tracker] = {}
     epoch = 0
@@ -101,9 +103,12 @@ def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 g = open_.get(key)
                 if g is None:
                     g = open_[key] = _Group(len(groups), d, event)
-                    groups.append(g)
                 else:
+                    # Narration changes no state: it moves to where its last part was.
                     g.members.append(d)
+                    groups[g.pos] = None
+                    g.pos = len(groups)
+                groups.append(g)
                 continue
             groups.append(_Group(len(groups), d, None))
             continue
@@ -136,7 +141,7 @@ def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
             trackers[col] = _Tracker(cells, g.pos)
         else:
             tracker.mark(cells, g.pos)
-    return [_emit(g) for g in groups]
+    return [_emit(g) for g in groups if g is not None]
 
 
 def _emit(g: _Group) -> dict[str, Any]:
