@@ -44,6 +44,18 @@ class Domain:
             return pfn
         return None
 
+    def mfns_to_pfns(self, mfns: np.ndarray) -> np.ndarray:
+        """mfn_to_pfn() of every MFN of an array: the PFN, or -1 where there is none."""
+        mfns = np.asarray(mfns, np.int64)
+        out = np.full(len(mfns), -1, np.int64)
+        ok = (mfns >= 0) & (mfns < self.host.frames)
+        pfns = np.full(len(mfns), -1, np.int64)
+        pfns[ok] = self.host.m2p[mfns[ok]]
+        ok &= (pfns >= 0) & (pfns < self.pages)
+        ok[ok] = self.p2m[pfns[ok]] == mfns[ok]
+        out[ok] = pfns[ok]
+        return out
+
     def set_p2m(self, pfn: int, mfn: int, fn: str) -> None:
         old = int(self.p2m[pfn])
         if old == mfn:

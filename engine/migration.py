@@ -17,6 +17,8 @@ from . import pte as ptes
 from .constants import (
     PFINFO_BROKEN,
     PFINFO_LPINTAB,
+    PFINFO_LTAB_SHIFT,
+    PFINFO_LTABTYPE_MASK,
     PFINFO_XALLOC,
     PFINFO_XTAB,
     PGT,
@@ -27,7 +29,7 @@ from .constants import (
 )
 from .domain import Domain
 from .host import OWNER_FREE, OWNER_GUEST, Host
-from .hypercalls import PIN_LEVEL, getpageframeinfo3, mmuext_pin
+from .hypercalls import PIN_LEVEL, getpageframeinfo3_batch, mmuext_pin
 from .journal import Journal
 from .mm import MM
 
@@ -40,6 +42,7 @@ XEN_LAST_L4 = 271
 NO_TYPE = -1  # restore side: no record for this PFN yet
 
 _PRESENT = np.uint64(1)
+_NO_DATA = (PFINFO_XTAB, PFINFO_BROKEN, PFINFO_XALLOC)  # write_batch() sends no page
 
 
 @dataclass
@@ -203,60 +206,86 @@ class Migration:
             self._write_batch(pfns[start:start + MAX_BATCH_SIZE], stats)
 
     def _write_batch(self, pfns: np.ndarray, stats: RoundStats) -> None:
-        """write_batch(): P2M lookup, getpageframeinfo3, normalise, PAGE_DATA record."""
+        """write_batch(): P2M lookup, getpageframeinfo3, normalise, PAGE_DATA record.
+        Frames that need no work of their own (ballooned, XTAB, data without contents)
+        are handled column-wise; page tables and pages with contents one by one, in
+        order, so that a failure stops at the same PFN as in libxenguest."""
         src = self.src
         paused = src.paused  # ctx->dominfo.paused: XEN_DOMINF_paused, nothing else
         live = not (src.suspended or src.paused)
         mfns = src.p2m[pfns]
         types = np.full(len(pfns), PFINFO_XTAB, np.int64)
-        actions = ["xtab"] * len(pfns)
+        backed = mfns >= 0
+        types[backed] = getpageframeinfo3_batch(self.src_mm, mfns[backed], self.patched)
+        levels = np.where(backed & ~np.isin(types, _NO_DATA),
+                          (types & PFINFO_LTABTYPE_MASK) >> PFINFO_LTAB_SHIFT, 0)
+        has_data = backed & ~np.isin(types, _NO_DATA)
+        held = np.fromiter((m in src.host.contents for m in mfns[has_data & (levels == 0)]
+                            .tolist()), np.bool_)
+        own_work = levels > 0
+        own_work[np.flatnonzero(has_data & (levels == 0))[held]] = True
+        actions = np.full(len(pfns), "xtab", dtype=object)
+        actions[~backed] = "deferred"  # "Likely a ballooned page": deferred, and XTAB
+        actions[has_data & ~own_work] = "raw"
         pages: list[np.ndarray | None] = [None] * len(pfns)
-        for i, (pfn, mfn) in enumerate(zip(pfns.tolist(), mfns.tolist(), strict=True)):
-            if mfn < 0:
-                # "Likely a ballooned page": deferred, and XTAB from getpageframeinfo3.
-                self._defer(pfn, live)
-                actions[i] = "deferred"
-                continue
-            info = getpageframeinfo3(self.src_mm, mfn, self.patched)
-            types[i] = info
-            if info in (PFINFO_XTAB, PFINFO_BROKEN, PFINFO_XALLOC):
-                continue
-            level = pfinfo_level(info)
-            contents = src.host.contents.get(mfn)
-            if not level:
-                pages[i] = None if contents is None else contents.copy()
-                actions[i] = "raw"
-                self.last_normalised[pfn] = False
-                continue
-            try:
-                pages[i] = self.normalise_pagetable(src.host.entries(mfn), level, paused)
-            except XenError as err:
-                if err.errno == Errno.EAGAIN:
-                    self._defer(pfn, live)
-                    types[i] = PFINFO_XTAB
-                    if not live:
-                        # The final pass: suspend_and_send_dirty() clears the deferred
-                        # bit after this batch and nothing sends the page again.
-                        self._lose(pfn, mfn, level, err.why, stats)
-                        actions[i] = "lost"
-                        continue
-                    actions[i] = "deferred"
-                    self.journal.note(kind="migration", event="defer", pfn=pfn, mfn=mfn,
-                                      why=err.why, fn="normalise_pagetable")
-                    continue
-                raise MigrationFailed(err.errno, f"pfn {pfn} (mfn {mfn}): {err.why}",
-                                      "normalise_pagetable") from err
-            actions[i] = "normalised"
-            self.last_normalised[pfn] = True
-            stats.normalised += 1
-        stats.sent += sum(1 for a in actions if a in ("raw", "normalised"))
-        stats.xtab += sum(1 for a in actions if a in ("xtab", "deferred", "lost"))
-        stats.deferred += sum(1 for a in actions if a == "deferred")
+        done = len(pfns)
+        try:
+            for i in np.flatnonzero(own_work).tolist():
+                done = i
+                self._one_page(i, int(pfns[i]), int(mfns[i]), int(types[i]), int(levels[i]),
+                               types, actions, pages, stats, paused, live)
+            done = len(pfns)
+        finally:
+            # What libxenguest did for the simple frames before the one it stopped at.
+            upto = np.arange(len(pfns)) < done
+            self._defer_many(pfns[upto & ~backed], live)
+            self.last_normalised[pfns[upto & has_data & ~own_work]] = False
+            stats.normalised += int(np.count_nonzero(actions[upto] == "normalised"))
+        stats.sent += int(np.count_nonzero((actions == "raw") | (actions == "normalised")))
+        stats.xtab += int(np.count_nonzero(np.isin(actions, ("xtab", "deferred", "lost"))))
+        stats.deferred += int(np.count_nonzero(actions == "deferred"))
+        names = {int(t): pfinfo_name(int(t)) for t in np.unique(types)}
         self.journal.note(kind="migration", event="batch", round=stats.round,
-                          phase=stats.phase, pfns=pfns.tolist(), mfns=mfns.tolist(),
-                          types=[pfinfo_name(int(t)) for t in types], actions=actions,
-                          fn="write_batch")
+                          phase=stats.phase, pfns=pfns.copy(), mfns=mfns.copy(),
+                          types=np.array([names[t] for t in types.tolist()]),
+                          actions=actions.astype(str), fn="write_batch")
         self.process_page_data(pfns, types, pages, stats)
+
+    def _one_page(self, i: int, pfn: int, mfn: int, info: int, level: int,
+                  types: np.ndarray, actions: np.ndarray, pages: list[np.ndarray | None],
+                  stats: RoundStats, paused: bool, live: bool) -> None:
+        """A page table (normalised), or a page with contents (sent raw)."""
+        src = self.src
+        if not level:
+            pages[i] = src.host.contents[mfn].copy()
+            actions[i] = "raw"
+            self.last_normalised[pfn] = False
+            return
+        try:
+            pages[i] = self.normalise_pagetable(src.host.entries(mfn), level, paused)
+        except XenError as err:
+            if err.errno == Errno.EAGAIN:
+                self._defer(pfn, live)
+                types[i] = PFINFO_XTAB
+                if not live:
+                    # The final pass: suspend_and_send_dirty() clears the deferred
+                    # bit after this batch and nothing sends the page again.
+                    self._lose(pfn, mfn, level, err.why, stats)
+                    actions[i] = "lost"
+                    return
+                actions[i] = "deferred"
+                self.journal.note(kind="migration", event="defer", pfn=pfn, mfn=mfn,
+                                  why=err.why, fn="normalise_pagetable")
+                return
+            raise MigrationFailed(err.errno, f"pfn {pfn} (mfn {mfn}): {err.why}",
+                                  "normalise_pagetable") from err
+        actions[i] = "normalised"
+        self.last_normalised[pfn] = True
+
+    def _defer_many(self, pfns: np.ndarray, live: bool) -> None:
+        self.deferred[pfns] = True
+        if live:
+            self.ever_deferred[pfns] = True
 
     def _defer(self, pfn: int, live: bool) -> None:
         self.deferred[pfn] = True
@@ -276,21 +305,25 @@ class Migration:
         """normalise_pagetable(): Xen's L4 slots cleared, every present entry's MFN turned
         into a PFN; an MFN outside the pseudo-physical map is EAGAIN unless
         ctx->dominfo.paused (the controller's pause, not the guest's suspension), then
-        ERANGE."""
+        ERANGE. The first entry at fault (in entry order) is the one reported."""
         dst = src.copy()
         if level == 4:
             dst[XEN_FIRST_L4:XEN_LAST_L4 + 1] = 0
-        for i in np.flatnonzero(dst & _PRESENT).tolist():
-            pte = int(dst[i])
-            if level > 1 and pte & ptes.FLAG_BITS["pse"]:
+        idx = np.flatnonzero(dst & _PRESENT)
+        e = dst[idx]
+        pfns = self.src.mfns_to_pfns(ptes.mfns_of(e))
+        pse = (e & np.uint64(ptes.FLAG_BITS["pse"])) != 0 if level > 1 else \
+            np.zeros(len(e), np.bool_)
+        bad = pse | (pfns < 0)
+        if bad.any():
+            k = int(np.argmax(bad))
+            i = int(idx[k])
+            if pse[k]:
                 raise XenError(Errno.E2BIG, f"Cannot migrate superpage (L{level}[{i}])")
-            mfn = ptes.mfn_of(pte)
-            pfn = self.src.mfn_to_pfn(mfn)
-            if pfn is None:
-                raise XenError(Errno.ERANGE if paused else Errno.EAGAIN,
-                               f"Bad mfn for L{level}[{i}]: mfn {mfn} not in the "
-                               "pseudo-physical map")
-            dst[i] = ptes.make(pfn, ptes.flags_of(pte))
+            raise XenError(Errno.ERANGE if paused else Errno.EAGAIN,
+                           f"Bad mfn for L{level}[{i}]: mfn {ptes.mfn_of(int(e[k]))} not in "
+                           "the pseudo-physical map")
+        dst[idx] = ptes.with_mfns(e, pfns)
         return dst
 
     # -- the restore side -------------------------------------------------------------------
@@ -298,14 +331,18 @@ class Migration:
                           pages: list[np.ndarray | None], stats: RoundStats) -> None:
         """process_page_data(): populate the batch, record types (the last record for a
         PFN wins), localise page tables, write the contents through writable mappings."""
-        with_data = [i for i, t in enumerate(types.tolist())
-                     if t not in (PFINFO_XTAB, PFINFO_BROKEN)]
-        self._populate([int(pfns[i]) for i in with_data
-                        if self.dst.p2m[pfns[i]] < 0], stats)
+        with_data = np.flatnonzero(~np.isin(types, (PFINFO_XTAB, PFINFO_BROKEN)))
+        batch = pfns[with_data]
+        self._populate(batch[self.dst.p2m[batch] < 0].tolist(), stats)
         self.pfn_types[pfns] = types
-        self.data_round[pfns[with_data]] = stats.round
-        for i in with_data:
-            pfn, info, page = int(pfns[i]), int(types[i]), pages[i]
+        self.data_round[batch] = stats.round
+        dst_contents = self.dst.host.contents
+        # Only pages with contents, or landing on a frame that has some, need writing.
+        for i in with_data.tolist():
+            page = pages[i]
+            if page is None and int(self.dst.p2m[pfns[i]]) not in dst_contents:
+                continue
+            pfn, info = int(pfns[i]), int(types[i])
             level = pfinfo_level(info)
             if level and page is not None:
                 page = self.localise_page(page, stats)
@@ -314,7 +351,7 @@ class Migration:
                                   mfn=int(self.dst.p2m[pfn]), level=level,
                                   fn="x86_pv_localise_page")
             self._write_contents(int(self.dst.p2m[pfn]), page)
-        self._written_through_writable_mappings(self.dst.p2m[pfns[with_data]])
+        self._written_through_writable_mappings(self.dst.p2m[batch])
 
     def localise_page(self, page: np.ndarray, stats: RoundStats) -> np.ndarray:
         """x86_pv_localise_page(): PFN -> MFN for every present entry, populating PFNs
@@ -324,8 +361,11 @@ class Migration:
         if np.any(pfns >= self.dst.pages):
             raise MigrationFailed(Errno.ERANGE, "pfn beyond the guest's P2M",
                                   "x86_pv_localise_page")
-        new = [p for p in dict.fromkeys(pfns.tolist()) if self.dst.p2m[p] < 0]
-        self._populate(new, stats)
+        missing = pfns[self.dst.p2m[pfns] < 0]
+        if len(missing):
+            # In entry order, each once (populate_pfns() of what it has not seen).
+            uniq, first = np.unique(missing, return_index=True)
+            self._populate(uniq[np.argsort(first)].tolist(), stats)
         out = page.copy()
         out[present] = ptes.with_mfns(page[present], self.dst.p2m[pfns])
         return out
