@@ -141,7 +141,13 @@ def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
             trackers[col] = _Tracker(cells, g.pos)
         else:
             tracker.mark(cells, g.pos)
-    return [_emit(g) for g in groups if g is not None]
+    deltas.clear()  # the journal's list: what is emitted can be freed as we go
+    out = []
+    for g in groups:
+        if g is not None:
+            out.append(_emit(g))
+            g.members = []
+    return out
 
 
 def _emit(g: _Group) -> dict[str, Any]:
@@ -150,18 +156,22 @@ def _emit(g: _Group) -> dict[str, Any]:
         return first
     if g.plural in _NOTES:
         return _emit_note(g)
+    names = first.get("_names")
     if len(g.members) == 1 and first["kind"] in _SINGLE:
-        return first
+        out = {k: v for k, v in first.items() if k != "_names"}
+        if names is not None:
+            out["old"], out["new"] = names[out["old"]], names[out["new"]]
+        return out
     out = {k: v for k, v in first.items() if k not in _ARRAYS[g.plural]
-           and k not in _ARRAYS[g.plural].values()}
+           and k not in _ARRAYS[g.plural].values() and k != "_names"}
     out["kind"] = g.plural
     for name, single in _ARRAYS[g.plural].items():
         if name == "new" and g.plural == "frames":
-            out["new"] = _frames_new(g.members)
+            out["new"] = _frames_new(g.members, names)
             continue
         parts = [np.atleast_1d(np.asarray(m[name])) if m["kind"] == g.plural
                  else np.asarray([m[single]]) for m in g.members]
-        out[name] = pack(np.concatenate(parts))
+        out[name] = pack(np.concatenate(parts), names if name == "old" else None)
     out["fn"] = first.get("fn")
     return out
 
@@ -170,20 +180,23 @@ def _emit_note(g: _Group) -> dict[str, Any]:
     first = g.members[0]
     fields = _NOTES[g.plural]
     out = {k: v for k, v in first.items() if k not in fields and k not in fields.values()}
+    names = first.get("_names", {})
+    out.pop("_names", None)
     for name, single in fields.items():
         parts = [np.atleast_1d(np.asarray(m[single])) for m in g.members]
-        out[name] = pack(np.concatenate(parts))
+        out[name] = pack(np.concatenate(parts), names.get(name))
     if g.plural == "batch":  # one PAGE_DATA record per member
         out["batches"] = len(g.members)
         out["sizes"] = pack(np.array([len(m["pfns"]) for m in g.members], np.int64))
     return out
 
 
-def _frames_new(members: list[dict[str, Any]]) -> Any:
+def _frames_new(members: list[dict[str, Any]], names: list[str] | None) -> Any:
     """One value when every member set the same one, else one value per frame."""
     if all(m["kind"] == "frames" and np.ndim(m["new"]) == 0 for m in members) and len(
             {_scalar(m["new"]) for m in members}) == 1:
-        return _scalar(members[0]["new"])
+        value = _scalar(members[0]["new"])
+        return value if names is None else names[value]
     parts = []
     for m in members:
         if m["kind"] == "frame":
@@ -192,7 +205,7 @@ def _frames_new(members: list[dict[str, Any]]) -> Any:
             parts.append(np.full(len(m["mfns"]), m["new"]))
         else:
             parts.append(np.asarray(m["new"]))
-    return pack(np.concatenate(parts))
+    return pack(np.concatenate(parts), names)
 
 
 def _scalar(v: Any) -> Any:

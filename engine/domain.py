@@ -8,6 +8,7 @@ import numpy as np
 from .constants import INVALID_MFN
 from .host import Host
 from .journal import Journal
+from .packing import small, uniform
 
 NO_MFN = -1  # a P2M slot with no frame (ballooned out)
 
@@ -69,9 +70,9 @@ class Domain:
                           "new": mfn, "fn": fn}, undo)
 
     def set_p2m_many(self, pfns: np.ndarray, mfns: np.ndarray, fn: str) -> None:
-        pfns = np.array(pfns, np.int64)
-        old = self.p2m[pfns]
-        new = np.array(mfns, np.int64)
+        pfns = small(np.asarray(pfns))
+        old = uniform(small(self.p2m[pfns]))
+        new = small(np.asarray(mfns))
         self.p2m[pfns] = new
 
         def undo() -> None:

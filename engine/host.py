@@ -11,6 +11,7 @@ import numpy as np
 from . import pte as ptes
 from .constants import INVALID_PFN, L1_PAGETABLE_ENTRIES, PGT, TYPE_NAMES
 from .journal import Journal
+from .packing import index_array, small, uniform
 
 OWNER_FREE = 0
 OWNER_GUEST = 1
@@ -55,8 +56,8 @@ class Host:
             random.Random(alloc).shuffle(shuffled)  # the order scenarios were written for
             free = np.array(shuffled, np.int64)
         # The allocator hands out the first free frame in this order (see alloc_frames()).
-        self.alloc_order = free.astype(np.int64)
-        self.alloc_pos = np.full(frames, -1, np.int64)
+        self.alloc_order = free.astype(np.int32)  # int32: a frame number fits, half the RAM
+        self.alloc_pos = np.full(frames, -1, np.int32)
         self.alloc_pos[self.alloc_order] = np.arange(len(free))
         self._alloc_cursor = 0
 
@@ -103,7 +104,7 @@ class Host:
             arr[mfn] = old
 
         self.journal.add({"kind": "frame", "host": self.name, "mfn": mfn, "field": field,
-                          "old": self._show(field, old), "new": self._show(field, new),
+                          "old": old, "new": new, "_names": self._names(field),
                           "fn": fn}, undo)
 
     def add(self, mfn: int, field: str, by: int, fn: str) -> None:
@@ -112,7 +113,7 @@ class Host:
     def set_many(self, mfns: np.ndarray, field: str, value: Any, fn: str) -> None:
         """One delta for many frames (a migration batch, a domain's destruction)."""
         arr: np.ndarray = self.__dict__[field]
-        mfns = np.asarray(mfns, np.int64)
+        mfns = index_array(mfns)  # kept as given (int32 or int64): the delta shares it
         old = arr[mfns]
         changed = old != value
         if not changed.all():
@@ -120,13 +121,14 @@ class Host:
         if not len(mfns):
             return
         arr[mfns] = value
+        old = uniform(old)
 
         def undo() -> None:
             arr[mfns] = old
 
         self.journal.add({"kind": "frames", "host": self.name, "mfns": mfns, "field": field,
-                          "old": self._show_many(field, old),
-                          "new": self._show(field, np.asarray(value).item()), "fn": fn}, undo)
+                          "old": old, "new": np.asarray(value).item(),
+                          "_names": self._names(field), "fn": fn}, undo)
 
     def add_many(self, mfns: np.ndarray, field: str, by: int, fn: str) -> None:
         """Add `by` once per occurrence of each MFN in `mfns` (duplicates add up): the
@@ -136,8 +138,8 @@ class Host:
         if not len(mfns):
             return
         uniq, times = np.unique(mfns, return_counts=True)
-        old = arr[uniq]
-        new = old + times * by
+        uniq, old = small(uniq), small(arr[uniq])
+        new = small(old + times * by)
         arr[uniq] = new
 
         def undo() -> None:
@@ -147,9 +149,9 @@ class Host:
                           "field": field, "old": old, "new": new, "fn": fn}, undo)
 
     def set_m2p_many(self, mfns: np.ndarray, pfns: np.ndarray, fn: str) -> None:
-        mfns = np.array(mfns, np.int64)
-        old = self.m2p[mfns]
-        new = np.array(pfns, np.int64)
+        mfns = small(np.asarray(mfns))
+        old = uniform(small(self.m2p[mfns]))
+        new = small(np.asarray(pfns))
         self.m2p[mfns] = new
 
         def undo() -> None:
@@ -158,19 +160,13 @@ class Host:
         self.journal.add({"kind": "m2p_many", "host": self.name, "mfns": mfns,
                           "old": old, "new": new, "fn": fn}, undo)
 
-    def _show_many(self, field: str, values: np.ndarray) -> np.ndarray:
+    def _names(self, field: str) -> list[str] | None:
+        """Deltas name types and owners; the journal maps the indices when it packs."""
         if field == "type":
-            return np.asarray(TYPE_NAMES)[values]
+            return list(TYPE_NAMES)
         if field == "owner":
-            return np.asarray(self.owners)[values]
-        return values
-
-    def _show(self, field: str, value: Any) -> Any:
-        if field == "type":
-            return TYPE_NAMES[value]
-        if field == "owner":
-            return self.owners[value]
-        return value
+            return self.owners
+        return None
 
     def write_entry(self, mfn: int, index: int, value: int, fn: str) -> None:
         page = self.contents.get(mfn)
@@ -279,7 +275,7 @@ class Host:
 
     def assign(self, mfns: list[int] | np.ndarray, fn: str) -> None:
         """assign_pages(): free frames become the guest's, PGC_allocated | 1, type 0."""
-        mfns = np.asarray(mfns, np.int64)
+        mfns = index_array(mfns)
         for field, value in (("owner", OWNER_GUEST), ("allocated", True), ("count", 1),
                              ("type", PGT.none), ("type_count", 0), ("validated", False)):
             if len(mfns) == 1:

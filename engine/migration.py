@@ -32,6 +32,7 @@ from .host import OWNER_FREE, OWNER_GUEST, Host
 from .hypercalls import PIN_LEVEL, getpageframeinfo3_batch, mmuext_pin
 from .journal import Journal
 from .mm import MM
+from .packing import small
 
 MAX_BATCH_SIZE = 1024  # xg_sr_save.c
 MAX_PIN_BATCH = 1024  # xg_sr_restore_x86_pv.c
@@ -43,6 +44,18 @@ NO_TYPE = -1  # restore side: no record for this PFN yet
 
 _PRESENT = np.uint64(1)
 _NO_DATA = (PFINFO_XTAB, PFINFO_BROKEN, PFINFO_XALLOC)  # write_batch() sends no page
+ACTIONS = ["xtab", "deferred", "raw", "normalised", "lost"]  # a batch note's actions
+
+
+class _PfinfoNames(dict):
+    """pfinfo_name() of any getpageframeinfo3 value, remembered."""
+
+    def __missing__(self, value: int) -> str:
+        self[value] = name = pfinfo_name(int(value))
+        return name
+
+
+PFINFO_NAMES = _PfinfoNames()
 
 
 @dataclass
@@ -244,11 +257,15 @@ class Migration:
         stats.sent += int(np.count_nonzero((actions == "raw") | (actions == "normalised")))
         stats.xtab += int(np.count_nonzero(np.isin(actions, ("xtab", "deferred", "lost"))))
         stats.deferred += int(np.count_nonzero(actions == "deferred"))
-        names = {int(t): pfinfo_name(int(t)) for t in np.unique(types)}
+        # Codes here, names when the journal packs the note (it keeps one per page).
+        codes = np.zeros(len(actions), np.int8)
+        for code, name in enumerate(ACTIONS):
+            codes[actions == name] = code
         self.journal.note(kind="migration", event="batch", round=stats.round,
-                          phase=stats.phase, pfns=pfns.copy(), mfns=mfns.copy(),
-                          types=np.array([names[t] for t in types.tolist()]),
-                          actions=actions.astype(str), fn="write_batch")
+                          phase=stats.phase, pfns=small(pfns), mfns=small(mfns),
+                          types=types.astype(np.uint32), actions=codes,
+                          _names={"types": PFINFO_NAMES, "actions": ACTIONS},
+                          fn="write_batch")
         self.process_page_data(pfns, types, pages, stats)
 
     def _one_page(self, i: int, pfn: int, mfn: int, info: int, level: int,
@@ -338,10 +355,11 @@ class Migration:
         self.data_round[batch] = stats.round
         dst_contents = self.dst.host.contents
         # Only pages with contents, or landing on a frame that has some, need writing.
-        for i in with_data.tolist():
+        carried = np.fromiter((p is not None for p in pages), np.bool_, len(pages))
+        held = np.fromiter(dst_contents.keys(), np.int64, len(dst_contents))
+        landing = np.isin(self.dst.p2m[pfns], held)
+        for i in with_data[carried[with_data] | landing[with_data]].tolist():
             page = pages[i]
-            if page is None and int(self.dst.p2m[pfns[i]]) not in dst_contents:
-                continue
             pfn, info = int(pfns[i]), int(types[i])
             level = pfinfo_level(info)
             if level and page is not None:
@@ -379,9 +397,11 @@ class Migration:
         if mfns is None:
             raise MigrationFailed(Errno.ENOMEM, f"Failed to populate {len(pfns)} pfns: the "
                                   f"{host.name} host has too few free frames", "populate_pfns")
-        host.assign(mfns, "populate_physmap")
-        host.set_m2p_many(np.array(mfns), np.array(pfns), "set_gpfn_from_mfn")
-        self.dst.set_p2m_many(np.array(pfns), np.array(mfns), "populate_pfns")
+        # One copy of each array serves the M2P and the P2M deltas.
+        mfns32, pfns32 = np.array(mfns, np.int32), np.array(pfns, np.int32)
+        host.assign(mfns32, "populate_physmap")
+        host.set_m2p_many(mfns32, pfns32, "set_gpfn_from_mfn")
+        self.dst.set_p2m_many(pfns32, mfns32, "populate_pfns")
         stats.populated += len(pfns)
 
     def _write_contents(self, mfn: int, page: np.ndarray | None) -> None:

@@ -243,9 +243,14 @@ class MM:
         h.set_many(retyped, "type", WRITABLE, "_get_page_type")
         h.set_many(retyped, "validated", True, "_get_page_type")
         h.add_many(writers, "type_count", 1, "_get_page_type")
-        for i in present.tolist():
-            self._adjust(mfn, i, 1, int(entries[i]))
+        self._adjust_l1_many(mfn, present, e)
         return True
+
+    def _adjust_l1_many(self, mfn: int, index: np.ndarray, e: np.ndarray) -> None:
+        """_adjust() of accepted L1 entries at once: only changed entries are written."""
+        changed = np.flatnonzero(ptes.adjust_guest_l1_many(e) != e)
+        for k in changed.tolist():
+            self._adjust(mfn, int(index[k]), 1, int(e[k]))
 
     def _adjust(self, mfn: int, index: int, level: int, e: int) -> None:
         """`plNe[i] = adjust_guest_lNe(plNe[i], d)` after an entry is accepted."""
