@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .packing import pack
+from .packing import index_array, pack
 
 # kind -> (plural kind, slot column, cell field(s)); a delta without an entry is kept as is.
 _SINGLE = {"frame": ("frames", "mfn"), "m2p": ("m2p_many", "mfn"), "p2m": ("p2m_many", "pfn"),
@@ -52,11 +52,12 @@ class _Tracker:
 
     def __init__(self, cells: np.ndarray, pos: int) -> None:
         self.first: tuple[np.ndarray, int] | None = (cells, pos)
-        self.last = np.zeros(0, np.int32)
+        self.last = np.zeros(0, np.int16)  # int16 until positions outgrow it
 
-    def _grow(self, size: int) -> None:
-        if size > len(self.last):
-            grown = np.full(max(size, len(self.last) * 2), -1, np.int32)
+    def _grow(self, size: int, pos: int = 0) -> None:
+        dtype = self.last.dtype if pos < np.iinfo(self.last.dtype).max else np.int32
+        if size > len(self.last) or dtype != self.last.dtype:
+            grown = np.full(max(size, len(self.last) * 2), -1, dtype)
             grown[:len(self.last)] = self.last
             self.last = grown
 
@@ -65,7 +66,7 @@ class _Tracker:
             cells, pos = self.first
             self.first = None
             if len(cells):
-                self._grow(int(cells.max()) + 1)
+                self._grow(int(cells.max()) + 1, pos)
                 self.last[cells] = pos
 
     def newest(self, cells: np.ndarray) -> int:
@@ -77,6 +78,7 @@ class _Tracker:
 
     def mark(self, cells: np.ndarray, pos: int) -> None:
         if len(cells):
+            self._grow(len(self.last), pos)
             self.last[cells] = pos
 
 
@@ -121,7 +123,7 @@ def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif kind == "entry":
             cells = np.array([d["mfn"]], np.int64)
         else:
-            cells = np.asarray(d[_PLURAL_CELLS[kind]], np.int64)
+            cells = index_array(d[_PLURAL_CELLS[kind]])
         col = _column(d, plural)
         tracker = trackers.get(col)
         key = (plural, d["host"], d.get("field"), d.get("fn"))
@@ -141,6 +143,7 @@ def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
             trackers[col] = _Tracker(cells, g.pos)
         else:
             tracker.mark(cells, g.pos)
+    del trackers, open_
     deltas.clear()  # the journal's list: what is emitted can be freed as we go
     out = []
     for g in groups:
@@ -171,7 +174,8 @@ def _emit(g: _Group) -> dict[str, Any]:
             continue
         parts = [np.atleast_1d(np.asarray(m[name])) if m["kind"] == g.plural
                  else np.asarray([m[single]]) for m in g.members]
-        out[name] = pack(np.concatenate(parts), names if name == "old" else None)
+        whole = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        out[name] = pack(whole, names if name == "old" else None)
     out["fn"] = first.get("fn")
     return out
 

@@ -72,7 +72,7 @@ class Domain:
     def set_p2m_many(self, pfns: np.ndarray, mfns: np.ndarray, fn: str) -> None:
         pfns = small(np.asarray(pfns))
         old = uniform(small(self.p2m[pfns]))
-        new = small(np.asarray(mfns))
+        new = uniform(small(np.asarray(mfns)))
         self.p2m[pfns] = new
 
         def undo() -> None:

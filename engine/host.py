@@ -121,7 +121,7 @@ class Host:
         if not len(mfns):
             return
         arr[mfns] = value
-        old = uniform(old)
+        old = uniform(small(old) if old.dtype == np.int64 else old)
 
         def undo() -> None:
             arr[mfns] = old
@@ -151,7 +151,7 @@ class Host:
     def set_m2p_many(self, mfns: np.ndarray, pfns: np.ndarray, fn: str) -> None:
         mfns = small(np.asarray(mfns))
         old = uniform(small(self.m2p[mfns]))
-        new = small(np.asarray(pfns))
+        new = uniform(small(np.asarray(pfns)))
         self.m2p[mfns] = new
 
         def undo() -> None:

@@ -369,7 +369,7 @@ class Migration:
                                   mfn=int(self.dst.p2m[pfn]), level=level,
                                   fn="x86_pv_localise_page")
             self._write_contents(int(self.dst.p2m[pfn]), page)
-        self._written_through_writable_mappings(self.dst.p2m[batch])
+        self._written_through_writable_mappings(small(self.dst.p2m[batch]))
 
     def localise_page(self, page: np.ndarray, stats: RoundStats) -> np.ndarray:
         """x86_pv_localise_page(): PFN -> MFN for every present entry, populating PFNs
@@ -425,7 +425,7 @@ def destroy_domain(dom: Domain, fn: str) -> None:
     """domain_kill(): every frame the domain owns returns to the free pool. The end state
     of relinquish_memory() is modelled, not its order."""
     host: Host = dom.host
-    mfns = np.flatnonzero(host.owner == OWNER_GUEST)
+    mfns = small(np.flatnonzero(host.owner == OWNER_GUEST))
     for name, value in (("pinned", False), ("validated", False), ("partial", False),
                         ("type_count", 0), ("count", 0), ("allocated", False),
                         ("type", PGT.none), ("nr_validated_ptes", 0),
