@@ -46,6 +46,9 @@ def _column(d: dict[str, Any], kind: str) -> str:
     return f"{d['host']}/{kind.split('_')[0]}"
 
 
+_INT16_MAX = 32767
+
+
 class _Tracker:
     """The position of the last delta that wrote each slot of one column: the first
     write is kept as it is, an array is made only when a column is written again."""
@@ -55,7 +58,7 @@ class _Tracker:
         self.last = np.zeros(0, np.int16)  # int16 until positions outgrow it
 
     def _grow(self, size: int, pos: int = 0) -> None:
-        dtype = self.last.dtype if pos < np.iinfo(self.last.dtype).max else np.int32
+        dtype = np.int32 if pos >= _INT16_MAX else self.last.dtype
         if size > len(self.last) or dtype != self.last.dtype:
             grown = np.full(max(size, len(self.last) * 2), -1, dtype)
             grown[:len(self.last)] = self.last

@@ -233,8 +233,8 @@ class Migration:
         levels = np.where(backed & ~np.isin(types, _NO_DATA),
                           (types & PFINFO_LTABTYPE_MASK) >> PFINFO_LTAB_SHIFT, 0)
         has_data = backed & ~np.isin(types, _NO_DATA)
-        held = np.fromiter((m in src.host.contents for m in mfns[has_data & (levels == 0)]
-                            .tolist()), np.bool_)
+        contents = np.fromiter(src.host.contents.keys(), np.int64, len(src.host.contents))
+        held = np.isin(mfns[has_data & (levels == 0)], contents)
         own_work = levels > 0
         own_work[np.flatnonzero(has_data & (levels == 0))[held]] = True
         actions = np.full(len(pfns), "xtab", dtype=object)
@@ -355,7 +355,8 @@ class Migration:
         self.data_round[batch] = stats.round
         dst_contents = self.dst.host.contents
         # Only pages with contents, or landing on a frame that has some, need writing.
-        carried = np.fromiter((p is not None for p in pages), np.bool_, len(pages))
+        carried = np.zeros(len(pages), np.bool_)
+        carried[[i for i in with_data.tolist() if pages[i] is not None]] = True
         held = np.fromiter(dst_contents.keys(), np.int64, len(dst_contents))
         landing = np.isin(self.dst.p2m[pfns], held)
         for i in with_data[carried[with_data] | landing[with_data]].tolist():

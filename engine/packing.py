@@ -26,8 +26,9 @@ def small(a: np.ndarray) -> np.ndarray:
 
 
 def uniform(a: np.ndarray) -> np.ndarray:
-    """An array whose items are all equal as a read-only broadcast of one (no memory)."""
-    if len(a) > 1 and (a == a[0]).all():
+    """A long array whose items are all equal as a read-only broadcast of one (no
+    memory)."""
+    if len(a) > 64 and (a == a[0]).all():
         return np.broadcast_to(a[0].copy(), a.shape)
     return a
 
@@ -69,7 +70,7 @@ def pack(values: Any, names: Any = None) -> Any:
         if n <= SHORT:
             return a.tolist()
         a = a.astype(np.int64)
-        runs = _int_runs(a, n // 6)
+        runs = _int_runs(a, n // 16)  # past that base64 is near as short, and quicker
         if runs is not None:
             return {"runs": runs}
         if a.min() >= -(1 << 31) and a.max() < (1 << 31):
