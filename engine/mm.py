@@ -349,12 +349,16 @@ class MM:
         targets = ptes.mfns_of(e)
         real = targets < h.frames  # mfn_valid(): not-RAM mappings took no reference
         e, targets = e[real], targets[real]
-        uniq, times = np.unique(targets, return_counts=True)
+        ascending = len(targets) > 1 and bool((targets[1:] > targets[:-1]).all())
+        if ascending:
+            uniq, times = targets, 1  # each once: no sort needed
+        else:
+            uniq, times = np.unique(targets, return_counts=True)
         if np.any(h.count[uniq] <= times):
             return False
         rw = (e & np.uint64(ptes.FLAG_BITS["rw"])) != 0
         writers = targets[rw]
-        wuniq, wtimes = np.unique(writers, return_counts=True)
+        wuniq, wtimes = (writers, 1) if ascending else np.unique(writers, return_counts=True)
         # A writable mapping holds a PGT_writable_page reference: its put never de-validates.
         if np.any(h.type[wuniq] != WRITABLE) or np.any(h.type_count[wuniq] < wtimes):
             return False
