@@ -190,7 +190,8 @@ def _emit_note(g: _Group) -> dict[str, Any]:
     names = first.get("_names", {})
     out.pop("_names", None)
     for name, single in fields.items():
-        parts = [np.atleast_1d(np.asarray(m[single])) for m in g.members]
+        parts = [np.atleast_1d(np.asarray(m[name] if name in m else m[single]))
+                 for m in g.members]
         out[name] = pack(np.concatenate(parts), names.get(name))
     if g.plural == "batch":  # one PAGE_DATA record per member
         out["batches"] = len(g.members)

@@ -210,6 +210,41 @@ class Host:
                           "present": 0 if page is None else int(np.count_nonzero(page & 1)),
                           "fn": fn}, undo)
 
+    def write_pages(self, mfns: list[int], pages: list[np.ndarray | None], fn: str) -> None:
+        """Whole-page writes of many frames in one delta (restore's PAGE_DATA): a page
+        with no entry set clears the frame's contents; a frame left as it was is not
+        named."""
+        written: list[tuple[int, np.ndarray | None, np.ndarray | None]] = []
+        for mfn, page in zip(mfns, pages, strict=True):
+            old = self.contents.get(mfn)
+            if page is not None and page.any():
+                self.contents[mfn] = page
+            elif old is not None:
+                page = None
+                del self.contents[mfn]
+            else:
+                continue
+            written.append((mfn, old, page))
+        if not written:
+            return
+
+        def undo() -> None:
+            for mfn, old, _ in reversed(written):
+                if old is None:
+                    self.contents.pop(mfn, None)
+                else:
+                    self.contents[mfn] = old
+
+        present = [0 if page is None else int(np.count_nonzero(page & np.uint64(1)))
+                   for _, _, page in written]
+        if len(written) == 1:
+            self.journal.add({"kind": "page", "host": self.name, "mfn": written[0][0],
+                              "present": present[0], "fn": fn}, undo)
+            return
+        self.journal.add({"kind": "pages", "host": self.name,
+                          "mfns": np.array([w[0] for w in written], np.int64),
+                          "present": np.array(present, np.int64), "fn": fn}, undo)
+
     def set_m2p(self, mfn: int, pfn: int, fn: str) -> None:
         old = int(self.m2p[mfn])
         if old == pfn:

@@ -239,8 +239,18 @@ class Migration:
         own_work[np.flatnonzero(has_data & (levels == 0))[held]] = True
         actions = np.full(len(pfns), "xtab", dtype=object)
         actions[~backed] = "deferred"  # "Likely a ballooned page": deferred, and XTAB
-        actions[has_data & ~own_work] = "raw"
+        simple = has_data & ~own_work  # data without contents: sent raw, nothing to do
+        actions[simple] = "raw"
         pages: list[np.ndarray | None] = [None] * len(pfns)
+        tables = np.flatnonzero(levels > 0)
+        normalised = self._normalise_many(mfns[tables], levels[tables], paused)
+        if normalised is not None:
+            # No table of the batch fails: all are normalised at once, as one by one.
+            for k, i in enumerate(tables.tolist()):
+                pages[i] = normalised[k]
+            actions[tables] = "normalised"
+            self.last_normalised[pfns[tables]] = True
+            own_work[tables] = False
         done = len(pfns)
         try:
             for i in np.flatnonzero(own_work).tolist():
@@ -252,7 +262,7 @@ class Migration:
             # What libxenguest did for the simple frames before the one it stopped at.
             upto = np.arange(len(pfns)) < done
             self._defer_many(pfns[upto & ~backed], live)
-            self.last_normalised[pfns[upto & has_data & ~own_work]] = False
+            self.last_normalised[pfns[upto & simple]] = False
             stats.normalised += int(np.count_nonzero(actions[upto] == "normalised"))
         stats.sent += int(np.count_nonzero((actions == "raw") | (actions == "normalised")))
         stats.xtab += int(np.count_nonzero(np.isin(actions, ("xtab", "deferred", "lost"))))
@@ -298,6 +308,24 @@ class Migration:
                                   "normalise_pagetable") from err
         actions[i] = "normalised"
         self.last_normalised[pfn] = True
+
+    def _normalise_many(self, mfns: np.ndarray, levels: np.ndarray,
+                        paused: bool) -> np.ndarray | None:
+        """normalise_pagetable() of several tables at once (one row each), or None if
+        any of them would fail: the caller then goes one by one."""
+        if not len(mfns):
+            return None
+        host = self.src.host
+        rows_of = np.stack([host.entries(m) for m in mfns.tolist()])
+        rows_of[np.ix_(levels == 4, np.arange(XEN_FIRST_L4, XEN_LAST_L4 + 1))] = 0
+        rows, cols = np.nonzero(rows_of & _PRESENT)
+        e = rows_of[rows, cols]
+        pfns = self.src.mfns_to_pfns(ptes.mfns_of(e))
+        pse = ((e & np.uint64(ptes.FLAG_BITS["pse"])) != 0) & (levels[rows] > 1)
+        if (pse | (pfns < 0)).any():
+            return None
+        rows_of[rows, cols] = ptes.with_mfns(e, pfns)
+        return rows_of
 
     def _defer_many(self, pfns: np.ndarray, live: bool) -> None:
         self.deferred[pfns] = True
@@ -353,24 +381,59 @@ class Migration:
         self._populate(batch[self.dst.p2m[batch] < 0].tolist(), stats)
         self.pfn_types[pfns] = types
         self.data_round[batch] = stats.round
-        dst_contents = self.dst.host.contents
-        # Only pages with contents, or landing on a frame that has some, need writing.
+        levels = np.where(np.isin(types, _NO_DATA), 0,
+                          (types & PFINFO_LTABTYPE_MASK) >> PFINFO_LTAB_SHIFT)
         carried = np.zeros(len(pages), np.bool_)
         carried[[i for i in with_data.tolist() if pages[i] is not None]] = True
+        tables = with_data[carried[with_data] & (levels[with_data] > 0)]
+        if not self._localise_many(pfns, tables, levels, pages, stats):
+            self._localise_one_by_one(pfns, tables, levels, pages, stats)
+        # Only pages with contents, or landing on a frame that has some, need writing.
+        dst_contents = self.dst.host.contents
         held = np.fromiter(dst_contents.keys(), np.int64, len(dst_contents))
         landing = np.isin(self.dst.p2m[pfns], held)
-        for i in with_data[carried[with_data] | landing[with_data]].tolist():
-            page = pages[i]
-            pfn, info = int(pfns[i]), int(types[i])
-            level = pfinfo_level(info)
-            if level and page is not None:
-                page = self.localise_page(page, stats)
-                stats.localised += 1
-                self.journal.note(kind="migration", event="localise", pfn=pfn,
-                                  mfn=int(self.dst.p2m[pfn]), level=level,
-                                  fn="x86_pv_localise_page")
-            self._write_contents(int(self.dst.p2m[pfn]), page)
+        write = with_data[carried[with_data] | landing[with_data]]
+        self.dst.host.write_pages(self.dst.p2m[pfns[write]].tolist(),
+                                  [pages[i] for i in write.tolist()], "process_page_data")
         self._written_through_writable_mappings(small(self.dst.p2m[batch]))
+
+    def _localise_many(self, pfns: np.ndarray, tables: np.ndarray, levels: np.ndarray,
+                       pages: list[np.ndarray | None], stats: RoundStats) -> bool:
+        """x86_pv_localise_page() of every table of the batch at once: the PFNs first
+        seen populated in the order one by one would meet them (table, then entry),
+        in one populate_pfns(). False, having changed nothing, if one by one would
+        fail part way (a PFN beyond the P2M, too few free frames)."""
+        if not len(tables):
+            return True
+        stacked = np.stack([pages[i] for i in tables.tolist()])
+        rows, cols = np.nonzero(stacked & _PRESENT)
+        named = ptes.mfns_of(stacked[rows, cols])  # normalised: frame numbers are PFNs
+        if np.any(named >= self.dst.pages):
+            return False
+        missing = named[self.dst.p2m[named] < 0]
+        if len(missing):
+            uniq, first = np.unique(missing, return_index=True)
+            if not self._populate(uniq[np.argsort(first)].tolist(), stats, or_none=True):
+                return False
+        stacked[rows, cols] = ptes.with_mfns(stacked[rows, cols], self.dst.p2m[named])
+        for k, i in enumerate(tables.tolist()):
+            pages[i] = stacked[k]
+        stats.localised += len(tables)
+        self.journal.note(kind="migration", event="localise", pfns=small(pfns[tables]),
+                          mfns=small(self.dst.p2m[pfns[tables]]),
+                          levels=levels[tables].astype(np.int8), fn="x86_pv_localise_page")
+        return True
+
+    def _localise_one_by_one(self, pfns: np.ndarray, tables: np.ndarray,
+                             levels: np.ndarray, pages: list[np.ndarray | None],
+                             stats: RoundStats) -> None:
+        for i in tables.tolist():
+            pfn, level = int(pfns[i]), int(levels[i])
+            pages[i] = self.localise_page(pages[i], stats)
+            stats.localised += 1
+            self.journal.note(kind="migration", event="localise", pfn=pfn,
+                              mfn=int(self.dst.p2m[pfn]), level=level,
+                              fn="x86_pv_localise_page")
 
     def localise_page(self, page: np.ndarray, stats: RoundStats) -> np.ndarray:
         """x86_pv_localise_page(): PFN -> MFN for every present entry, populating PFNs
@@ -389,13 +452,16 @@ class Migration:
         out[present] = ptes.with_mfns(page[present], self.dst.p2m[pfns])
         return out
 
-    def _populate(self, pfns: list[int], stats: RoundStats) -> None:
-        """populate_pfns(): xc_domain_populate_physmap_exact() in this order."""
+    def _populate(self, pfns: list[int], stats: RoundStats, or_none: bool = False) -> bool:
+        """populate_pfns(): xc_domain_populate_physmap_exact() in this order. With
+        `or_none`, too few free frames return False (nothing changed) instead."""
         if not pfns:
-            return
+            return True
         host = self.dst.host
         mfns = host.alloc_frames(len(pfns))
         if mfns is None:
+            if or_none:
+                return False
             raise MigrationFailed(Errno.ENOMEM, f"Failed to populate {len(pfns)} pfns: the "
                                   f"{host.name} host has too few free frames", "populate_pfns")
         # One copy of each array serves the M2P and the P2M deltas.
@@ -404,13 +470,7 @@ class Migration:
         host.set_m2p_many(mfns32, pfns32, "set_gpfn_from_mfn")
         self.dst.set_p2m_many(pfns32, mfns32, "populate_pfns")
         stats.populated += len(pfns)
-
-    def _write_contents(self, mfn: int, page: np.ndarray | None) -> None:
-        host = self.dst.host
-        if page is not None and page.any():
-            host.replace_contents(mfn, page, "process_page_data")
-        elif mfn in host.contents:
-            host.replace_contents(mfn, None, "process_page_data")
+        return True
 
     def _written_through_writable_mappings(self, mfns: np.ndarray) -> None:
         """The tool stack writes through writable foreign mappings: each frame takes a
