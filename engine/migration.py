@@ -45,6 +45,7 @@ NO_TYPE = -1  # restore side: no record for this PFN yet
 _PRESENT = np.uint64(1)
 _NO_DATA = (PFINFO_XTAB, PFINFO_BROKEN, PFINFO_XALLOC)  # write_batch() sends no page
 ACTIONS = ["xtab", "deferred", "raw", "normalised", "lost"]  # a batch note's actions
+XTAB_, DEFERRED, RAW, NORMALISED, LOST = range(len(ACTIONS))  # their codes
 
 
 class _PfinfoNames(dict):
@@ -237,10 +238,10 @@ class Migration:
         held = np.isin(mfns[has_data & (levels == 0)], contents)
         own_work = levels > 0
         own_work[np.flatnonzero(has_data & (levels == 0))[held]] = True
-        actions = np.full(len(pfns), "xtab", dtype=object)
-        actions[~backed] = "deferred"  # "Likely a ballooned page": deferred, and XTAB
+        actions = np.full(len(pfns), XTAB_, np.int8)
+        actions[~backed] = DEFERRED  # "Likely a ballooned page": deferred, and XTAB
         simple = has_data & ~own_work  # data without contents: sent raw, nothing to do
-        actions[simple] = "raw"
+        actions[simple] = RAW
         pages: list[np.ndarray | None] = [None] * len(pfns)
         tables = np.flatnonzero(levels > 0)
         normalised = self._normalise_many(mfns[tables], levels[tables], paused)
@@ -248,7 +249,7 @@ class Migration:
             # No table of the batch fails: all are normalised at once, as one by one.
             for k, i in enumerate(tables.tolist()):
                 pages[i] = normalised[k]
-            actions[tables] = "normalised"
+            actions[tables] = NORMALISED
             self.last_normalised[pfns[tables]] = True
             own_work[tables] = False
         done = len(pfns)
@@ -263,17 +264,15 @@ class Migration:
             upto = np.arange(len(pfns)) < done
             self._defer_many(pfns[upto & ~backed], live)
             self.last_normalised[pfns[upto & simple]] = False
-            stats.normalised += int(np.count_nonzero(actions[upto] == "normalised"))
-        stats.sent += int(np.count_nonzero((actions == "raw") | (actions == "normalised")))
-        stats.xtab += int(np.count_nonzero(np.isin(actions, ("xtab", "deferred", "lost"))))
-        stats.deferred += int(np.count_nonzero(actions == "deferred"))
+            stats.normalised += int(np.count_nonzero(actions[upto] == NORMALISED))
+        counts = np.bincount(actions, minlength=len(ACTIONS))
+        stats.sent += int(counts[RAW] + counts[NORMALISED])
+        stats.xtab += int(counts[XTAB_] + counts[DEFERRED] + counts[LOST])
+        stats.deferred += int(counts[DEFERRED])
         # Codes here, names when the journal packs the note (it keeps one per page).
-        codes = np.zeros(len(actions), np.int8)
-        for code, name in enumerate(ACTIONS):
-            codes[actions == name] = code
         self.journal.note(kind="migration", event="batch", round=stats.round,
                           phase=stats.phase, pfns=small(pfns), mfns=small(mfns),
-                          types=types.astype(np.uint32), actions=codes,
+                          types=types.astype(np.uint32), actions=actions,
                           _names={"types": PFINFO_NAMES, "actions": ACTIONS},
                           fn="write_batch")
         self.process_page_data(pfns, types, pages, stats)
@@ -285,7 +284,7 @@ class Migration:
         src = self.src
         if not level:
             pages[i] = src.host.contents[mfn].copy()
-            actions[i] = "raw"
+            actions[i] = RAW
             self.last_normalised[pfn] = False
             return
         try:
@@ -298,15 +297,15 @@ class Migration:
                     # The final pass: suspend_and_send_dirty() clears the deferred
                     # bit after this batch and nothing sends the page again.
                     self._lose(pfn, mfn, level, err.why, stats)
-                    actions[i] = "lost"
+                    actions[i] = LOST
                     return
-                actions[i] = "deferred"
+                actions[i] = DEFERRED
                 self.journal.note(kind="migration", event="defer", pfn=pfn, mfn=mfn,
                                   why=err.why, fn="normalise_pagetable")
                 return
             raise MigrationFailed(err.errno, f"pfn {pfn} (mfn {mfn}): {err.why}",
                                   "normalise_pagetable") from err
-        actions[i] = "normalised"
+        actions[i] = NORMALISED
         self.last_normalised[pfn] = True
 
     def _normalise_many(self, mfns: np.ndarray, levels: np.ndarray,
