@@ -53,8 +53,8 @@ class _Tracker:
     """The position of the last delta that wrote each slot of one column: the first
     write is kept as it is, an array is made only when a column is written again."""
 
-    def __init__(self, cells: np.ndarray, pos: int) -> None:
-        self.first: tuple[np.ndarray, int] | None = (cells, pos)
+    def __init__(self, cells: np.ndarray | int, pos: int) -> None:
+        self.first: tuple[np.ndarray, int] | None = (np.atleast_1d(cells), pos)
         self.last = np.zeros(0, np.int16)  # int16 until positions outgrow it
 
     def _grow(self, size: int, pos: int = 0) -> None:
@@ -72,15 +72,20 @@ class _Tracker:
                 self._grow(int(cells.max()) + 1, pos)
                 self.last[cells] = pos
 
-    def newest(self, cells: np.ndarray) -> int:
+    def newest(self, cells: np.ndarray | int) -> int:
         self._settle()
+        if isinstance(cells, int):  # one slot: no arrays made
+            return int(self.last[cells]) if cells < len(self.last) else -1
         if not len(cells):
             return -1
         self._grow(int(cells.max()) + 1)
         return int(self.last[cells].max())
 
-    def mark(self, cells: np.ndarray, pos: int) -> None:
-        if len(cells):
+    def mark(self, cells: np.ndarray | int, pos: int) -> None:
+        if isinstance(cells, int):
+            self._grow(cells + 1, pos)
+            self.last[cells] = pos
+        elif len(cells):
             self._grow(len(self.last), pos)
             self.last[cells] = pos
 
@@ -122,9 +127,9 @@ def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
             groups.append(_Group(len(groups), d, None))  # cr3, domain: never merged
             continue
         if kind in _SINGLE:
-            cells = np.array([d[_SINGLE[kind][1]]], np.int64)
+            cells: np.ndarray | int = int(d[_SINGLE[kind][1]])
         elif kind == "entry":
-            cells = np.array([d["mfn"]], np.int64)
+            cells = int(d["mfn"])
         else:
             cells = index_array(d[_PLURAL_CELLS[kind]])
         col = _column(d, plural)
