@@ -12,6 +12,8 @@ from collections.abc import Sequence
 DELEGATED = {
     "run": ("engine.runner", "run scenario files and check their assertions"),
     "bench": ("webapp.bench", "time the engine and the web app on large guests"),
+    "explore": ("engine.explore_cli", "search for short sequences that reach a goal"),
+    "db": ("webapp.dbtool", "check or recover the session database (check|recover --db PATH)"),
 }
 
 
