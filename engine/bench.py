@@ -145,15 +145,16 @@ class Bench:
         self.out["hypercalls"] = figures
         self.out["one_table_hypercall_max_s"] = max(f["s"] for f in figures.values())
         self.out["populate_physmap_s"] = figures["populate_physmap"]["s"]
-        if n_l2 > 1:
-            sub = self.step("devalidate an L2 subtree (L3[1] = 0)", s,
-                            {"mmu_update": {"pfn": l3, "index": 1, "entry": 0}})
-            self.out["devalidate_l2_subtree_s"] = sub["s"]
-            self.out["devalidate_l2_subtree_deltas"] = sub["deltas"]
-            back = self.step("validate an L2 subtree (L3[1] restored)", s,
-                             {"mmu_update": {"pfn": l3, "index": 1,
-                                             "entry": {"pfn": first_l2 + 1, "flags": UPPER}}})
-            self.out["validate_l2_subtree_s"] = back["s"]
+        # One L2 and its (up to) 512 L1s: the second L2 when there is one.
+        k = 1 if n_l2 > 1 else 0
+        sub = self.step(f"devalidate an L2 subtree (L3[{k}] = 0)", s,
+                        {"mmu_update": {"pfn": l3, "index": k, "entry": 0}})
+        self.out["devalidate_l2_subtree_s"] = sub["s"]
+        self.out["devalidate_l2_subtree_deltas"] = sub["deltas"]
+        back = self.step(f"validate an L2 subtree (L3[{k}] restored)", s,
+                         {"mmu_update": {"pfn": l3, "index": k,
+                                         "entry": {"pfn": first_l2 + k, "flags": UPPER}}})
+        self.out["validate_l2_subtree_s"] = back["s"]
         # A fresh L4 for the base pointer: unmap a page, make it the new base.
         spare_l1, spare_index = first_l1 + spare // 512, spare % 512
         self.step("unmap a page", s, {"mmu_update": {"pfn": spare_l1, "index": spare_index,

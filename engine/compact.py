@@ -7,6 +7,8 @@ by that merged delta already, or by any delta placed after it; otherwise it open
 one. So along every slot (a frame's field, an M2P or P2M entry, a page, a dirty bit) the
 writes keep their order, and no slot appears twice in one merged delta: applying the
 merged list forward, or backward from `old`, gives exactly what the recorded list gives.
+A round's `batch` and `localise` notes, which change no state, are merged each into one
+placed where the last of them was.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .packing import pack
+from .packing import index_array, pack
 
 # kind -> (plural kind, slot column, cell field(s)); a delta without an entry is kept as is.
 _SINGLE = {"frame": ("frames", "mfn"), "m2p": ("m2p_many", "mfn"), "p2m": ("p2m_many", "pfn"),
@@ -44,17 +46,21 @@ def _column(d: dict[str, Any], kind: str) -> str:
     return f"{d['host']}/{kind.split('_')[0]}"
 
 
+_INT16_MAX = 32767
+
+
 class _Tracker:
     """The position of the last delta that wrote each slot of one column: the first
     write is kept as it is, an array is made only when a column is written again."""
 
-    def __init__(self, cells: np.ndarray, pos: int) -> None:
-        self.first: tuple[np.ndarray, int] | None = (cells, pos)
-        self.last = np.zeros(0, np.int32)
+    def __init__(self, cells: np.ndarray | int, pos: int) -> None:
+        self.first: tuple[np.ndarray, int] | None = (np.atleast_1d(cells), pos)
+        self.last = np.zeros(0, np.int16)  # int16 until positions outgrow it
 
-    def _grow(self, size: int) -> None:
-        if size > len(self.last):
-            grown = np.full(max(size, len(self.last) * 2), -1, np.int32)
+    def _grow(self, size: int, pos: int = 0) -> None:
+        dtype = np.int32 if pos >= _INT16_MAX else self.last.dtype
+        if size > len(self.last) or dtype != self.last.dtype:
+            grown = np.full(max(size, len(self.last) * 2), -1, dtype)
             grown[:len(self.last)] = self.last
             self.last = grown
 
@@ -63,18 +69,24 @@ class _Tracker:
             cells, pos = self.first
             self.first = None
             if len(cells):
-                self._grow(int(cells.max()) + 1)
+                self._grow(int(cells.max()) + 1, pos)
                 self.last[cells] = pos
 
-    def newest(self, cells: np.ndarray) -> int:
+    def newest(self, cells: np.ndarray | int) -> int:
         self._settle()
+        if isinstance(cells, int):  # one slot: no arrays made
+            return int(self.last[cells]) if cells < len(self.last) else -1
         if not len(cells):
             return -1
         self._grow(int(cells.max()) + 1)
         return int(self.last[cells].max())
 
-    def mark(self, cells: np.ndarray, pos: int) -> None:
-        if len(cells):
+    def mark(self, cells: np.ndarray | int, pos: int) -> None:
+        if isinstance(cells, int):
+            self._grow(cells + 1, pos)
+            self.last[cells] = pos
+        elif len(cells):
+            self._grow(len(self.last), pos)
             self.last[cells] = pos
 
 
@@ -86,7 +98,7 @@ class _Group:
 
 
 def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups: list[_Group] = []
+    groups: list[_Group | None] = []
     open_: dict[tuple[Any, ...], _Group] = {}
     trackers: dict[str, _Tracker] = {}
     epoch = 0
@@ -101,9 +113,12 @@ def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 g = open_.get(key)
                 if g is None:
                     g = open_[key] = _Group(len(groups), d, event)
-                    groups.append(g)
                 else:
+                    # Narration changes no state: it moves to where its last part was.
                     g.members.append(d)
+                    groups[g.pos] = None
+                    g.pos = len(groups)
+                groups.append(g)
                 continue
             groups.append(_Group(len(groups), d, None))
             continue
@@ -112,11 +127,11 @@ def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
             groups.append(_Group(len(groups), d, None))  # cr3, domain: never merged
             continue
         if kind in _SINGLE:
-            cells = np.array([d[_SINGLE[kind][1]]], np.int64)
+            cells: np.ndarray | int = int(d[_SINGLE[kind][1]])
         elif kind == "entry":
-            cells = np.array([d["mfn"]], np.int64)
+            cells = int(d["mfn"])
         else:
-            cells = np.asarray(d[_PLURAL_CELLS[kind]], np.int64)
+            cells = index_array(d[_PLURAL_CELLS[kind]])
         col = _column(d, plural)
         tracker = trackers.get(col)
         key = (plural, d["host"], d.get("field"), d.get("fn"))
@@ -136,7 +151,14 @@ def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
             trackers[col] = _Tracker(cells, g.pos)
         else:
             tracker.mark(cells, g.pos)
-    return [_emit(g) for g in groups]
+    del trackers, open_
+    deltas.clear()  # the journal's list: what is emitted can be freed as we go
+    out = []
+    for g in groups:
+        if g is not None:
+            out.append(_emit(g))
+            g.members = []
+    return out
 
 
 def _emit(g: _Group) -> dict[str, Any]:
@@ -145,18 +167,23 @@ def _emit(g: _Group) -> dict[str, Any]:
         return first
     if g.plural in _NOTES:
         return _emit_note(g)
+    names = first.get("_names")
     if len(g.members) == 1 and first["kind"] in _SINGLE:
-        return first
+        out = {k: v for k, v in first.items() if k != "_names"}
+        if names is not None:
+            out["old"], out["new"] = names[out["old"]], names[out["new"]]
+        return out
     out = {k: v for k, v in first.items() if k not in _ARRAYS[g.plural]
-           and k not in _ARRAYS[g.plural].values()}
+           and k not in _ARRAYS[g.plural].values() and k != "_names"}
     out["kind"] = g.plural
     for name, single in _ARRAYS[g.plural].items():
         if name == "new" and g.plural == "frames":
-            out["new"] = _frames_new(g.members)
+            out["new"] = _frames_new(g.members, names)
             continue
         parts = [np.atleast_1d(np.asarray(m[name])) if m["kind"] == g.plural
                  else np.asarray([m[single]]) for m in g.members]
-        out[name] = pack(np.concatenate(parts))
+        whole = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        out[name] = pack(whole, names if name == "old" else None)
     out["fn"] = first.get("fn")
     return out
 
@@ -165,20 +192,24 @@ def _emit_note(g: _Group) -> dict[str, Any]:
     first = g.members[0]
     fields = _NOTES[g.plural]
     out = {k: v for k, v in first.items() if k not in fields and k not in fields.values()}
+    names = first.get("_names", {})
+    out.pop("_names", None)
     for name, single in fields.items():
-        parts = [np.atleast_1d(np.asarray(m[single])) for m in g.members]
-        out[name] = pack(np.concatenate(parts))
+        parts = [np.atleast_1d(np.asarray(m[name] if name in m else m[single]))
+                 for m in g.members]
+        out[name] = pack(np.concatenate(parts), names.get(name))
     if g.plural == "batch":  # one PAGE_DATA record per member
         out["batches"] = len(g.members)
         out["sizes"] = pack(np.array([len(m["pfns"]) for m in g.members], np.int64))
     return out
 
 
-def _frames_new(members: list[dict[str, Any]]) -> Any:
+def _frames_new(members: list[dict[str, Any]], names: list[str] | None) -> Any:
     """One value when every member set the same one, else one value per frame."""
     if all(m["kind"] == "frames" and np.ndim(m["new"]) == 0 for m in members) and len(
             {_scalar(m["new"]) for m in members}) == 1:
-        return _scalar(members[0]["new"])
+        value = _scalar(members[0]["new"])
+        return value if names is None else names[value]
     parts = []
     for m in members:
         if m["kind"] == "frame":
@@ -187,7 +218,7 @@ def _frames_new(members: list[dict[str, Any]]) -> Any:
             parts.append(np.full(len(m["mfns"]), m["new"]))
         else:
             parts.append(np.asarray(m["new"]))
-    return pack(np.concatenate(parts))
+    return pack(np.concatenate(parts), names)
 
 
 def _scalar(v: Any) -> Any:

@@ -8,6 +8,7 @@ import numpy as np
 from .constants import INVALID_MFN
 from .host import Host
 from .journal import Journal
+from .packing import small, uniform
 
 NO_MFN = -1  # a P2M slot with no frame (ballooned out)
 
@@ -64,6 +65,18 @@ class Domain:
             return pfn
         return None
 
+    def mfns_to_pfns(self, mfns: np.ndarray) -> np.ndarray:
+        """mfn_to_pfn() of every MFN of an array: the PFN, or -1 where there is none."""
+        mfns = np.asarray(mfns, np.int64)
+        out = np.full(len(mfns), -1, np.int64)
+        ok = (mfns >= 0) & (mfns < self.host.frames)
+        pfns = np.full(len(mfns), -1, np.int64)
+        pfns[ok] = self.host.m2p[mfns[ok]]
+        ok &= (pfns >= 0) & (pfns < self.pages)
+        ok[ok] = self.p2m[pfns[ok]] == mfns[ok]
+        out[ok] = pfns[ok]
+        return out
+
     def set_p2m(self, pfn: int, mfn: int, fn: str) -> None:
         old = int(self.p2m[pfn])
         if old == mfn:
@@ -77,9 +90,9 @@ class Domain:
                           "new": mfn, "fn": fn}, undo)
 
     def set_p2m_many(self, pfns: np.ndarray, mfns: np.ndarray, fn: str) -> None:
-        pfns = np.array(pfns, np.int64)
-        old = self.p2m[pfns]
-        new = np.array(mfns, np.int64)
+        pfns = small(np.asarray(pfns))
+        old = uniform(small(self.p2m[pfns]))
+        new = uniform(small(np.asarray(mfns)))
         self.p2m[pfns] = new
 
         def undo() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from . import pte as ptes
 from .constants import INVALID_PFN, L1_PAGETABLE_ENTRIES, PGT, TYPE_NAMES
 from .journal import Journal
+from .packing import index_array, small, uniform
 
 OWNER_FREE = 0
 OWNER_GUEST = 1
@@ -58,8 +59,8 @@ class Host:
             random.Random(alloc).shuffle(shuffled)  # the order scenarios were written for
             free = np.array(shuffled, np.int64)
         # The allocator hands out the first free frame in this order (see alloc_frames()).
-        self.alloc_order = free.astype(np.int64)
-        self.alloc_pos = np.full(frames, -1, np.int64)
+        self.alloc_order = free.astype(np.int32)  # int32: a frame number fits, half the RAM
+        self.alloc_pos = np.full(frames, -1, np.int32)
         self.alloc_pos[self.alloc_order] = np.arange(len(free))
         self._alloc_cursor = 0
 
@@ -107,7 +108,7 @@ class Host:
             arr[mfn] = old
 
         self.journal.add({"kind": "frame", "host": self.name, "mfn": mfn, "field": field,
-                          "old": self._show(field, old), "new": self._show(field, new),
+                          "old": old, "new": new, "_names": self._names(field),
                           "fn": fn}, undo)
 
     def add(self, mfn: int, field: str, by: int, fn: str) -> None:
@@ -116,7 +117,7 @@ class Host:
     def set_many(self, mfns: np.ndarray, field: str, value: Any, fn: str) -> None:
         """One delta for many frames (a migration batch, a domain's destruction)."""
         arr: np.ndarray = self.__dict__[field]
-        mfns = np.asarray(mfns, np.int64)
+        mfns = index_array(mfns)  # kept as given (int32 or int64): the delta shares it
         old = arr[mfns]
         changed = old != value
         if not changed.all():
@@ -124,13 +125,14 @@ class Host:
         if not len(mfns):
             return
         arr[mfns] = value
+        old = uniform(small(old) if old.dtype == np.int64 else old)
 
         def undo() -> None:
             arr[mfns] = old
 
         self.journal.add({"kind": "frames", "host": self.name, "mfns": mfns, "field": field,
-                          "old": self._show_many(field, old),
-                          "new": self._show(field, np.asarray(value).item()), "fn": fn}, undo)
+                          "old": old, "new": np.asarray(value).item(),
+                          "_names": self._names(field), "fn": fn}, undo)
 
     def add_many(self, mfns: np.ndarray, field: str, by: int, fn: str) -> None:
         """Add `by` once per occurrence of each MFN in `mfns` (duplicates add up): the
@@ -139,9 +141,13 @@ class Host:
         mfns = np.asarray(mfns, np.int64)
         if not len(mfns):
             return
-        uniq, times = np.unique(mfns, return_counts=True)
-        old = arr[uniq]
-        new = old + times * by
+        if len(mfns) < 2 or bool((mfns[1:] > mfns[:-1]).all()):
+            uniq, step = mfns, by  # ascending, so each once (a linear L1): no sort
+        else:
+            uniq, times = np.unique(mfns, return_counts=True)
+            step = times * by
+        uniq, old = small(uniq), small(arr[uniq])
+        new = small(old + step)
         arr[uniq] = new
 
         def undo() -> None:
@@ -151,9 +157,9 @@ class Host:
                           "field": field, "old": old, "new": new, "fn": fn}, undo)
 
     def set_m2p_many(self, mfns: np.ndarray, pfns: np.ndarray, fn: str) -> None:
-        mfns = np.array(mfns, np.int64)
-        old = self.m2p[mfns]
-        new = np.array(pfns, np.int64)
+        mfns = small(np.asarray(mfns))
+        old = uniform(small(self.m2p[mfns]))
+        new = uniform(small(np.asarray(pfns)))
         self.m2p[mfns] = new
 
         def undo() -> None:
@@ -162,19 +168,13 @@ class Host:
         self.journal.add({"kind": "m2p_many", "host": self.name, "mfns": mfns,
                           "old": old, "new": new, "fn": fn}, undo)
 
-    def _show_many(self, field: str, values: np.ndarray) -> np.ndarray:
+    def _names(self, field: str) -> list[str] | None:
+        """Deltas name types and owners; the journal maps the indices when it packs."""
         if field == "type":
-            return np.asarray(TYPE_NAMES)[values]
+            return list(TYPE_NAMES)
         if field == "owner":
-            return np.asarray(self.owners)[values]
-        return values
-
-    def _show(self, field: str, value: Any) -> Any:
-        if field == "type":
-            return TYPE_NAMES[value]
-        if field == "owner":
-            return self.owners[value]
-        return value
+            return self.owners
+        return None
 
     def write_entry(self, mfn: int, index: int, value: int, fn: str) -> None:
         page = self.contents.get(mfn)
@@ -213,6 +213,41 @@ class Host:
         self.journal.add({"kind": "page", "host": self.name, "mfn": mfn,
                           "present": 0 if page is None else int(np.count_nonzero(page & 1)),
                           "fn": fn}, undo)
+
+    def write_pages(self, mfns: list[int], pages: list[np.ndarray | None], fn: str) -> None:
+        """Whole-page writes of many frames in one delta (restore's PAGE_DATA): a page
+        with no entry set clears the frame's contents; a frame left as it was is not
+        named."""
+        written: list[tuple[int, np.ndarray | None, np.ndarray | None]] = []
+        for mfn, page in zip(mfns, pages, strict=True):
+            old = self.contents.get(mfn)
+            if page is not None and page.any():
+                self.contents[mfn] = page
+            elif old is not None:
+                page = None
+                del self.contents[mfn]
+            else:
+                continue
+            written.append((mfn, old, page))
+        if not written:
+            return
+
+        def undo() -> None:
+            for mfn, old, _ in reversed(written):
+                if old is None:
+                    self.contents.pop(mfn, None)
+                else:
+                    self.contents[mfn] = old
+
+        present = [0 if page is None else int(np.count_nonzero(page & np.uint64(1)))
+                   for _, _, page in written]
+        if len(written) == 1:
+            self.journal.add({"kind": "page", "host": self.name, "mfn": written[0][0],
+                              "present": present[0], "fn": fn}, undo)
+            return
+        self.journal.add({"kind": "pages", "host": self.name,
+                          "mfns": np.array([w[0] for w in written], np.int64),
+                          "present": np.array(present, np.int64), "fn": fn}, undo)
 
     def set_m2p(self, mfn: int, pfn: int, fn: str) -> None:
         old = int(self.m2p[mfn])
@@ -283,7 +318,7 @@ class Host:
 
     def assign(self, mfns: list[int] | np.ndarray, fn: str) -> None:
         """assign_pages(): free frames become the guest's, PGC_allocated | 1, type 0."""
-        mfns = np.asarray(mfns, np.int64)
+        mfns = index_array(mfns)
         for field, value in (("owner", OWNER_GUEST), ("allocated", True), ("count", 1),
                              ("type", PGT.none), ("type_count", 0), ("validated", False)):
             if len(mfns) == 1:

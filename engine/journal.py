@@ -40,5 +40,5 @@ class Journal:
     def commit(self) -> list[dict[str, Any]]:
         """The step's deltas, merged and packed (engine/compact.py), JSON-native."""
         self._undo.clear()
-        out, self.deltas = self.deltas, []
-        return compact(out)
+        recorded, self.deltas = self.deltas, []
+        return compact(recorded)  # empties `recorded` as it goes

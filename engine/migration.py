@@ -17,6 +17,8 @@ from . import pte as ptes
 from .constants import (
     PFINFO_BROKEN,
     PFINFO_LPINTAB,
+    PFINFO_LTAB_SHIFT,
+    PFINFO_LTABTYPE_MASK,
     PFINFO_XALLOC,
     PFINFO_XTAB,
     PGT,
@@ -27,9 +29,10 @@ from .constants import (
 )
 from .domain import Domain
 from .host import OWNER_FREE, OWNER_GUEST, Host
-from .hypercalls import PIN_LEVEL, getpageframeinfo3, mmuext_pin
+from .hypercalls import PIN_LEVEL, getpageframeinfo3_batch, mmuext_pin
 from .journal import Journal
 from .mm import MM
+from .packing import small
 
 MAX_BATCH_SIZE = 1024  # xg_sr_save.c
 MAX_PIN_BATCH = 1024  # xg_sr_restore_x86_pv.c
@@ -40,6 +43,20 @@ XEN_LAST_L4 = 271
 NO_TYPE = -1  # restore side: no record for this PFN yet
 
 _PRESENT = np.uint64(1)
+_NO_DATA = (PFINFO_XTAB, PFINFO_BROKEN, PFINFO_XALLOC)  # write_batch() sends no page
+ACTIONS = ["xtab", "deferred", "raw", "normalised", "lost"]  # a batch note's actions
+XTAB_, DEFERRED, RAW, NORMALISED, LOST = range(len(ACTIONS))  # their codes
+
+
+class _PfinfoNames(dict):
+    """pfinfo_name() of any getpageframeinfo3 value, remembered."""
+
+    def __missing__(self, value: int) -> str:
+        self[value] = name = pfinfo_name(int(value))
+        return name
+
+
+PFINFO_NAMES = _PfinfoNames()
 
 
 @dataclass
@@ -203,60 +220,116 @@ class Migration:
             self._write_batch(pfns[start:start + MAX_BATCH_SIZE], stats)
 
     def _write_batch(self, pfns: np.ndarray, stats: RoundStats) -> None:
-        """write_batch(): P2M lookup, getpageframeinfo3, normalise, PAGE_DATA record."""
+        """write_batch(): P2M lookup, getpageframeinfo3, normalise, PAGE_DATA record.
+        Frames that need no work of their own (ballooned, XTAB, data without contents)
+        are handled column-wise; page tables and pages with contents one by one, in
+        order, so that a failure stops at the same PFN as in libxenguest."""
         src = self.src
         paused = src.paused  # ctx->dominfo.paused: XEN_DOMINF_paused, nothing else
         live = not (src.suspended or src.paused)
         mfns = src.p2m[pfns]
         types = np.full(len(pfns), PFINFO_XTAB, np.int64)
-        actions = ["xtab"] * len(pfns)
+        backed = mfns >= 0
+        types[backed] = getpageframeinfo3_batch(self.src_mm, mfns[backed], self.patched)
+        levels = np.where(backed & ~np.isin(types, _NO_DATA),
+                          (types & PFINFO_LTABTYPE_MASK) >> PFINFO_LTAB_SHIFT, 0)
+        has_data = backed & ~np.isin(types, _NO_DATA)
+        contents = np.fromiter(src.host.contents.keys(), np.int64, len(src.host.contents))
+        held = np.isin(mfns[has_data & (levels == 0)], contents)
+        own_work = levels > 0
+        own_work[np.flatnonzero(has_data & (levels == 0))[held]] = True
+        actions = np.full(len(pfns), XTAB_, np.int8)
+        actions[~backed] = DEFERRED  # "Likely a ballooned page": deferred, and XTAB
+        simple = has_data & ~own_work  # data without contents: sent raw, nothing to do
+        actions[simple] = RAW
         pages: list[np.ndarray | None] = [None] * len(pfns)
-        for i, (pfn, mfn) in enumerate(zip(pfns.tolist(), mfns.tolist(), strict=True)):
-            if mfn < 0:
-                # "Likely a ballooned page": deferred, and XTAB from getpageframeinfo3.
-                self._defer(pfn, live)
-                actions[i] = "deferred"
-                continue
-            info = getpageframeinfo3(self.src_mm, mfn, self.patched)
-            types[i] = info
-            if info in (PFINFO_XTAB, PFINFO_BROKEN, PFINFO_XALLOC):
-                continue
-            level = pfinfo_level(info)
-            contents = src.host.contents.get(mfn)
-            if not level:
-                pages[i] = None if contents is None else contents.copy()
-                actions[i] = "raw"
-                self.last_normalised[pfn] = False
-                continue
-            try:
-                pages[i] = self.normalise_pagetable(src.host.entries(mfn), level, paused)
-            except XenError as err:
-                if err.errno == Errno.EAGAIN:
-                    self._defer(pfn, live)
-                    types[i] = PFINFO_XTAB
-                    if not live:
-                        # The final pass: suspend_and_send_dirty() clears the deferred
-                        # bit after this batch and nothing sends the page again.
-                        self._lose(pfn, mfn, level, err.why, stats)
-                        actions[i] = "lost"
-                        continue
-                    actions[i] = "deferred"
-                    self.journal.note(kind="migration", event="defer", pfn=pfn, mfn=mfn,
-                                      why=err.why, fn="normalise_pagetable")
-                    continue
-                raise MigrationFailed(err.errno, f"pfn {pfn} (mfn {mfn}): {err.why}",
-                                      "normalise_pagetable") from err
-            actions[i] = "normalised"
-            self.last_normalised[pfn] = True
-            stats.normalised += 1
-        stats.sent += sum(1 for a in actions if a in ("raw", "normalised"))
-        stats.xtab += sum(1 for a in actions if a in ("xtab", "deferred", "lost"))
-        stats.deferred += sum(1 for a in actions if a == "deferred")
+        tables = np.flatnonzero(levels > 0)
+        normalised = self._normalise_many(mfns[tables], levels[tables], paused)
+        if normalised is not None:
+            # No table of the batch fails: all are normalised at once, as one by one.
+            for k, i in enumerate(tables.tolist()):
+                pages[i] = normalised[k]
+            actions[tables] = NORMALISED
+            self.last_normalised[pfns[tables]] = True
+            own_work[tables] = False
+        done = len(pfns)
+        try:
+            for i in np.flatnonzero(own_work).tolist():
+                done = i
+                self._one_page(i, int(pfns[i]), int(mfns[i]), int(types[i]), int(levels[i]),
+                               types, actions, pages, stats, paused, live)
+            done = len(pfns)
+        finally:
+            # What libxenguest did for the simple frames before the one it stopped at.
+            upto = np.arange(len(pfns)) < done
+            self._defer_many(pfns[upto & ~backed], live)
+            self.last_normalised[pfns[upto & simple]] = False
+            stats.normalised += int(np.count_nonzero(actions[upto] == NORMALISED))
+        counts = np.bincount(actions, minlength=len(ACTIONS))
+        stats.sent += int(counts[RAW] + counts[NORMALISED])
+        stats.xtab += int(counts[XTAB_] + counts[DEFERRED] + counts[LOST])
+        stats.deferred += int(counts[DEFERRED])
+        # Codes here, names when the journal packs the note (it keeps one per page).
         self.journal.note(kind="migration", event="batch", round=stats.round,
-                          phase=stats.phase, pfns=pfns.tolist(), mfns=mfns.tolist(),
-                          types=[pfinfo_name(int(t)) for t in types], actions=actions,
+                          phase=stats.phase, pfns=small(pfns), mfns=small(mfns),
+                          types=types.astype(np.uint32), actions=actions,
+                          _names={"types": PFINFO_NAMES, "actions": ACTIONS},
                           fn="write_batch")
         self.process_page_data(pfns, types, pages, stats)
+
+    def _one_page(self, i: int, pfn: int, mfn: int, info: int, level: int,
+                  types: np.ndarray, actions: np.ndarray, pages: list[np.ndarray | None],
+                  stats: RoundStats, paused: bool, live: bool) -> None:
+        """A page table (normalised), or a page with contents (sent raw)."""
+        src = self.src
+        if not level:
+            pages[i] = src.host.contents[mfn].copy()
+            actions[i] = RAW
+            self.last_normalised[pfn] = False
+            return
+        try:
+            pages[i] = self.normalise_pagetable(src.host.entries(mfn), level, paused)
+        except XenError as err:
+            if err.errno == Errno.EAGAIN:
+                self._defer(pfn, live)
+                types[i] = PFINFO_XTAB
+                if not live:
+                    # The final pass: suspend_and_send_dirty() clears the deferred
+                    # bit after this batch and nothing sends the page again.
+                    self._lose(pfn, mfn, level, err.why, stats)
+                    actions[i] = LOST
+                    return
+                actions[i] = DEFERRED
+                self.journal.note(kind="migration", event="defer", pfn=pfn, mfn=mfn,
+                                  why=err.why, fn="normalise_pagetable")
+                return
+            raise MigrationFailed(err.errno, f"pfn {pfn} (mfn {mfn}): {err.why}",
+                                  "normalise_pagetable") from err
+        actions[i] = NORMALISED
+        self.last_normalised[pfn] = True
+
+    def _normalise_many(self, mfns: np.ndarray, levels: np.ndarray,
+                        paused: bool) -> np.ndarray | None:
+        """normalise_pagetable() of several tables at once (one row each), or None if
+        any of them would fail: the caller then goes one by one."""
+        if not len(mfns):
+            return None
+        host = self.src.host
+        rows_of = np.stack([host.entries(m) for m in mfns.tolist()])
+        rows_of[np.ix_(levels == 4, np.arange(XEN_FIRST_L4, XEN_LAST_L4 + 1))] = 0
+        rows, cols = np.nonzero(rows_of & _PRESENT)
+        e = rows_of[rows, cols]
+        pfns = self.src.mfns_to_pfns(ptes.mfns_of(e))
+        pse = ((e & np.uint64(ptes.FLAG_BITS["pse"])) != 0) & (levels[rows] > 1)
+        if (pse | (pfns < 0)).any():
+            return None
+        rows_of[rows, cols] = ptes.with_mfns(e, pfns)
+        return rows_of
+
+    def _defer_many(self, pfns: np.ndarray, live: bool) -> None:
+        self.deferred[pfns] = True
+        if live:
+            self.ever_deferred[pfns] = True
 
     def _defer(self, pfn: int, live: bool) -> None:
         self.deferred[pfn] = True
@@ -276,21 +349,25 @@ class Migration:
         """normalise_pagetable(): Xen's L4 slots cleared, every present entry's MFN turned
         into a PFN; an MFN outside the pseudo-physical map is EAGAIN unless
         ctx->dominfo.paused (the controller's pause, not the guest's suspension), then
-        ERANGE."""
+        ERANGE. The first entry at fault (in entry order) is the one reported."""
         dst = src.copy()
         if level == 4:
             dst[XEN_FIRST_L4:XEN_LAST_L4 + 1] = 0
-        for i in np.flatnonzero(dst & _PRESENT).tolist():
-            pte = int(dst[i])
-            if level > 1 and pte & ptes.FLAG_BITS["pse"]:
+        idx = np.flatnonzero(dst & _PRESENT)
+        e = dst[idx]
+        pfns = self.src.mfns_to_pfns(ptes.mfns_of(e))
+        pse = (e & np.uint64(ptes.FLAG_BITS["pse"])) != 0 if level > 1 else \
+            np.zeros(len(e), np.bool_)
+        bad = pse | (pfns < 0)
+        if bad.any():
+            k = int(np.argmax(bad))
+            i = int(idx[k])
+            if pse[k]:
                 raise XenError(Errno.E2BIG, f"Cannot migrate superpage (L{level}[{i}])")
-            mfn = ptes.mfn_of(pte)
-            pfn = self.src.mfn_to_pfn(mfn)
-            if pfn is None:
-                raise XenError(Errno.ERANGE if paused else Errno.EAGAIN,
-                               f"Bad mfn for L{level}[{i}]: mfn {mfn} not in the "
-                               "pseudo-physical map")
-            dst[i] = ptes.make(pfn, ptes.flags_of(pte))
+            raise XenError(Errno.ERANGE if paused else Errno.EAGAIN,
+                           f"Bad mfn for L{level}[{i}]: mfn {ptes.mfn_of(int(e[k]))} not in "
+                           "the pseudo-physical map")
+        dst[idx] = ptes.with_mfns(e, pfns)
         return dst
 
     # -- the restore side -------------------------------------------------------------------
@@ -298,23 +375,64 @@ class Migration:
                           pages: list[np.ndarray | None], stats: RoundStats) -> None:
         """process_page_data(): populate the batch, record types (the last record for a
         PFN wins), localise page tables, write the contents through writable mappings."""
-        with_data = [i for i, t in enumerate(types.tolist())
-                     if t not in (PFINFO_XTAB, PFINFO_BROKEN)]
-        self._populate([int(pfns[i]) for i in with_data
-                        if self.dst.p2m[pfns[i]] < 0], stats)
+        with_data = np.flatnonzero(~np.isin(types, (PFINFO_XTAB, PFINFO_BROKEN)))
+        batch = pfns[with_data]
+        self._populate(batch[self.dst.p2m[batch] < 0].tolist(), stats)
         self.pfn_types[pfns] = types
-        self.data_round[pfns[with_data]] = stats.round
-        for i in with_data:
-            pfn, info, page = int(pfns[i]), int(types[i]), pages[i]
-            level = pfinfo_level(info)
-            if level and page is not None:
-                page = self.localise_page(page, stats)
-                stats.localised += 1
-                self.journal.note(kind="migration", event="localise", pfn=pfn,
-                                  mfn=int(self.dst.p2m[pfn]), level=level,
-                                  fn="x86_pv_localise_page")
-            self._write_contents(int(self.dst.p2m[pfn]), page)
-        self._written_through_writable_mappings(self.dst.p2m[pfns[with_data]])
+        self.data_round[batch] = stats.round
+        levels = np.where(np.isin(types, _NO_DATA), 0,
+                          (types & PFINFO_LTABTYPE_MASK) >> PFINFO_LTAB_SHIFT)
+        carried = np.zeros(len(pages), np.bool_)
+        carried[[i for i in with_data.tolist() if pages[i] is not None]] = True
+        tables = with_data[carried[with_data] & (levels[with_data] > 0)]
+        if not self._localise_many(pfns, tables, levels, pages, stats):
+            self._localise_one_by_one(pfns, tables, levels, pages, stats)
+        # Only pages with contents, or landing on a frame that has some, need writing.
+        dst_contents = self.dst.host.contents
+        held = np.fromiter(dst_contents.keys(), np.int64, len(dst_contents))
+        landing = np.isin(self.dst.p2m[pfns], held)
+        write = with_data[carried[with_data] | landing[with_data]]
+        self.dst.host.write_pages(self.dst.p2m[pfns[write]].tolist(),
+                                  [pages[i] for i in write.tolist()], "process_page_data")
+        self._written_through_writable_mappings(small(self.dst.p2m[batch]))
+
+    def _localise_many(self, pfns: np.ndarray, tables: np.ndarray, levels: np.ndarray,
+                       pages: list[np.ndarray | None], stats: RoundStats) -> bool:
+        """x86_pv_localise_page() of every table of the batch at once: the PFNs first
+        seen populated in the order one by one would meet them (table, then entry),
+        in one populate_pfns(). False, having changed nothing, if one by one would
+        fail part way (a PFN beyond the P2M, too few free frames)."""
+        if not len(tables):
+            return True
+        stacked = np.stack([pages[i] for i in tables.tolist()])
+        rows, cols = np.nonzero(stacked & _PRESENT)
+        named = ptes.mfns_of(stacked[rows, cols])  # normalised: frame numbers are PFNs
+        if np.any(named >= self.dst.pages):
+            return False
+        missing = named[self.dst.p2m[named] < 0]
+        if len(missing):
+            uniq, first = np.unique(missing, return_index=True)
+            if not self._populate(uniq[np.argsort(first)].tolist(), stats, or_none=True):
+                return False
+        stacked[rows, cols] = ptes.with_mfns(stacked[rows, cols], self.dst.p2m[named])
+        for k, i in enumerate(tables.tolist()):
+            pages[i] = stacked[k]
+        stats.localised += len(tables)
+        self.journal.note(kind="migration", event="localise", pfns=small(pfns[tables]),
+                          mfns=small(self.dst.p2m[pfns[tables]]),
+                          levels=levels[tables].astype(np.int8), fn="x86_pv_localise_page")
+        return True
+
+    def _localise_one_by_one(self, pfns: np.ndarray, tables: np.ndarray,
+                             levels: np.ndarray, pages: list[np.ndarray | None],
+                             stats: RoundStats) -> None:
+        for i in tables.tolist():
+            pfn, level = int(pfns[i]), int(levels[i])
+            pages[i] = self.localise_page(pages[i], stats)
+            stats.localised += 1
+            self.journal.note(kind="migration", event="localise", pfn=pfn,
+                              mfn=int(self.dst.p2m[pfn]), level=level,
+                              fn="x86_pv_localise_page")
 
     def localise_page(self, page: np.ndarray, stats: RoundStats) -> np.ndarray:
         """x86_pv_localise_page(): PFN -> MFN for every present entry, populating PFNs
@@ -324,32 +442,34 @@ class Migration:
         if np.any(pfns >= self.dst.pages):
             raise MigrationFailed(Errno.ERANGE, "pfn beyond the guest's P2M",
                                   "x86_pv_localise_page")
-        new = [p for p in dict.fromkeys(pfns.tolist()) if self.dst.p2m[p] < 0]
-        self._populate(new, stats)
+        missing = pfns[self.dst.p2m[pfns] < 0]
+        if len(missing):
+            # In entry order, each once (populate_pfns() of what it has not seen).
+            uniq, first = np.unique(missing, return_index=True)
+            self._populate(uniq[np.argsort(first)].tolist(), stats)
         out = page.copy()
         out[present] = ptes.with_mfns(page[present], self.dst.p2m[pfns])
         return out
 
-    def _populate(self, pfns: list[int], stats: RoundStats) -> None:
-        """populate_pfns(): xc_domain_populate_physmap_exact() in this order."""
+    def _populate(self, pfns: list[int], stats: RoundStats, or_none: bool = False) -> bool:
+        """populate_pfns(): xc_domain_populate_physmap_exact() in this order. With
+        `or_none`, too few free frames return False (nothing changed) instead."""
         if not pfns:
-            return
+            return True
         host = self.dst.host
         mfns = host.alloc_frames(len(pfns))
         if mfns is None:
+            if or_none:
+                return False
             raise MigrationFailed(Errno.ENOMEM, f"Failed to populate {len(pfns)} pfns: the "
                                   f"{host.name} host has too few free frames", "populate_pfns")
-        host.assign(mfns, "populate_physmap")
-        host.set_m2p_many(np.array(mfns), np.array(pfns), "set_gpfn_from_mfn")
-        self.dst.set_p2m_many(np.array(pfns), np.array(mfns), "populate_pfns")
+        # One copy of each array serves the M2P and the P2M deltas.
+        mfns32, pfns32 = np.array(mfns, np.int32), np.array(pfns, np.int32)
+        host.assign(mfns32, "populate_physmap")
+        host.set_m2p_many(mfns32, pfns32, "set_gpfn_from_mfn")
+        self.dst.set_p2m_many(pfns32, mfns32, "populate_pfns")
         stats.populated += len(pfns)
-
-    def _write_contents(self, mfn: int, page: np.ndarray | None) -> None:
-        host = self.dst.host
-        if page is not None and page.any():
-            host.replace_contents(mfn, page, "process_page_data")
-        elif mfn in host.contents:
-            host.replace_contents(mfn, None, "process_page_data")
+        return True
 
     def _written_through_writable_mappings(self, mfns: np.ndarray) -> None:
         """The tool stack writes through writable foreign mappings: each frame takes a
@@ -365,7 +485,7 @@ def destroy_domain(dom: Domain, fn: str) -> None:
     """domain_kill(): every frame the domain owns returns to the free pool. The end state
     of relinquish_memory() is modelled, not its order."""
     host: Host = dom.host
-    mfns = np.flatnonzero(host.owner == OWNER_GUEST)
+    mfns = small(np.flatnonzero(host.owner == OWNER_GUEST))
     for name, value in (("pinned", False), ("validated", False), ("partial", False),
                         ("type_count", 0), ("count", 0), ("allocated", False),
                         ("type", PGT.none), ("nr_validated_ptes", 0),

@@ -253,9 +253,14 @@ class MM:
         h.set_many(retyped, "type", WRITABLE, "_get_page_type")
         h.set_many(retyped, "validated", True, "_get_page_type")
         h.add_many(writers, "type_count", 1, "_get_page_type")
-        for i in present.tolist():
-            self._adjust(mfn, i, 1, int(entries[i]))
+        self._adjust_l1_many(mfn, present, e)
         return True
+
+    def _adjust_l1_many(self, mfn: int, index: np.ndarray, e: np.ndarray) -> None:
+        """_adjust() of accepted L1 entries at once: only changed entries are written."""
+        changed = np.flatnonzero(ptes.adjust_guest_l1_many(e) != e)
+        for k in changed.tolist():
+            self._adjust(mfn, int(index[k]), 1, int(e[k]))
 
     def _adjust(self, mfn: int, index: int, level: int, e: int) -> None:
         """`plNe[i] = adjust_guest_lNe(plNe[i], d)` after an entry is accepted."""
@@ -409,12 +414,16 @@ class MM:
         targets = ptes.mfns_of(e)
         real = targets < h.frames  # mfn_valid(): not-RAM mappings took no reference
         e, targets = e[real], targets[real]
-        uniq, times = np.unique(targets, return_counts=True)
+        ascending = len(targets) > 1 and bool((targets[1:] > targets[:-1]).all())
+        if ascending:
+            uniq, times = targets, 1  # each once: no sort needed
+        else:
+            uniq, times = np.unique(targets, return_counts=True)
         if np.any(h.count[uniq] <= times):
             return False
         rw = (e & np.uint64(ptes.FLAG_BITS["rw"])) != 0
         writers = targets[rw]
-        wuniq, wtimes = np.unique(writers, return_counts=True)
+        wuniq, wtimes = (writers, 1) if ascending else np.unique(writers, return_counts=True)
         # A writable mapping holds a PGT_writable_page reference: its put never de-validates.
         if np.any(h.type[wuniq] != WRITABLE) or np.any(h.type_count[wuniq] < wtimes):
             return False

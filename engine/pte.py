@@ -78,6 +78,13 @@ def adjust_guest(level: int, pte: int) -> int:
     return pte | _PAGE_USER
 
 
+def adjust_guest_l1_many(entries: np.ndarray) -> np.ndarray:
+    """adjust_guest(1, e) over an array of present entries."""
+    user, kernel = np.uint64(_PAGE_USER), np.uint64(_PAGE_GUEST_KERNEL)
+    out = np.where(entries & user, entries, entries | kernel | user)
+    return np.where(out & kernel, out, out | np.uint64(_PAGE_GLOBAL) | user)
+
+
 def make(mfn: int, flags: int) -> int:
     return ((mfn << 12) & _MFN_MASK) | (flags & FLAGS_MASK)
 

@@ -1,4 +1,4 @@
-"""The `pvframes` command: `serve` runs the web app; `run` and `bench` belong to the engine."""
+"""The `pvframes` command: `serve` runs the web app; `run` is the engine's, `bench` both."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 # `serve` works even while they are unavailable.
 DELEGATED = {
     "run": ("engine.runner", "run scenario files and check their assertions"),
-    "bench": ("engine.bench", "time the engine on large guests"),
+    "bench": ("webapp.bench", "time the engine and the web app on large guests"),
     "explore": ("engine.explore_cli", "search for short sequences that reach a goal"),
     "db": ("webapp.dbtool", "check or recover the session database (check|recover --db PATH)"),
 }

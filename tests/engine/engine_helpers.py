@@ -254,3 +254,26 @@ def assert_deltas_name_functions(deltas: list[dict[str, Any]]) -> None:
     for d in deltas:
         if d["kind"] in STATE_KINDS:
             assert isinstance(d.get("fn"), str) and d["fn"].strip(), f"delta without fn: {d}"
+
+
+def forward(pre: dict[str, Any], deltas: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply the deltas' `new` values, first first, to a copy of the pre-state's frame
+    tables and M2Ps (what a client holds)."""
+    st = copy.deepcopy({h: pre[h] for h in ("source", "destination")})
+    for d in deltas:
+        kind = d["kind"]
+        if kind == "frame":
+            h = st[d["host"]]
+            h[d["field"]][d["mfn"]] = unshow(d["field"], d["new"], h["owners"])
+        elif kind == "frames":
+            h = st[d["host"]]
+            mfns = unpack(d["mfns"])
+            new = d["new"]
+            values = unpack(new) if isinstance(new, dict | list) else [new] * len(mfns)
+            for m, v in zip(mfns, values, strict=True):
+                h[d["field"]][m] = unshow(d["field"], v, h["owners"])
+        elif kind == "m2p":
+            st[d["host"]]["m2p"][d["mfn"]] = d["new"]
+        elif kind == "m2p_many":
+            st[d["host"]]["m2p"][unpack(d["mfns"])] = unpack(d["new"])
+    return st
