@@ -160,8 +160,8 @@ store.on("event", (ev) => focus.event(ev));
 const runScript = script.run.bind(script);
 const tour = new Tour($(".grid-panel"), store, (count) => runScript(count));
 const sync = new ScriptSync($(".script-panel"), store, link, () => script.currentFile(), openSession);
-// Next / Run to end wait while a question is open or the state is off the script.
-script.run = (count) => (tour.guard() && sync.guard() ? runScript(count) : null);
+// Next / Run to end wait while a question is open.
+script.run = (count) => (tour.guard() ? runScript(count) : null);
 new PatchPanel($("[data-testid=inspector]"), store, ui);
 new GridTable($("[data-testid=grids]").parentElement, store, ui,
   (sel) => grids[ui.view === "both" ? (sel ? sel.host : "source") : ui.view]);

@@ -94,7 +94,7 @@ export class Tour {
     if (!this.on) return;
     const s = this.store;
     const step = this.nextStep();
-    const parts = [el("p", { class: "tour-progress" }, `Tour · step ${Math.min(s.cursor + 1, s.script.length)} of ${s.script.length}`),
+    const parts = [el("p", { class: "tour-progress" }, `Tour · ${Math.min(s.cursor, s.script.length)} of ${s.script.length} steps run`),
                    el("p", { class: "tour-note", "data-testid": "tour-note" }, this.narration)];
     if (this.reveal) {
       const r = this.reveal;

@@ -197,15 +197,17 @@ def test_off_script_steps_are_flagged_and_resync(open_page: Any, server: Server)
     wait_ready(page, seq=3)
     banner = page.get_by_test_id("off-script")
     expect(banner).to_be_visible()
-    page.keyboard.press("n")   # the script waits
-    expect(banner).to_have_class("off-script nudge")
-    assert int(page.evaluate("document.body.dataset.seq")) == 3
+    press_next(page)   # the script runs on, but its step is marked
+    expect(page.locator("[data-testid=script-step][data-index='2']")).to_have_attribute(
+        "data-off-script", "true")
+    expect(page.locator("[data-testid=script-step][data-index='1']")).to_have_attribute(
+        "data-off-script", "false")
     screenshot(page, "off-script")
     page.get_by_test_id("resync").click()
     page.wait_for_function("s => document.body.dataset.session !== s", arg=session)
-    wait_ready(page, seq=2)
+    wait_ready(page, seq=3)
     expect(banner).to_be_hidden()
-    assert page.evaluate("window.pvframes.store.cursor") == 2
+    assert page.evaluate("window.pvframes.store.cursor") == 3
     assert page.evaluate("window.pvframes.store.migration.state") == "not_started"
 
 
