@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .constants import Errno
 from .errors import InvalidInput
 from .explore_goals import CHECKS, GOALS, Hit, op_label, problem_kind
 from .explore_shrink import shrink
@@ -189,7 +190,7 @@ class Explorer:
                 return
             world = lock.variants["patched"].world
             m = world.migration
-            raw = vocab.next(m is not None and m.state == "in_progress", world.paused)
+            raw = vocab.next(m is not None and m.state == "in_progress", world.stopped)
             if not lock.can_take(raw):
                 continue
             walk.append(raw)
@@ -276,6 +277,9 @@ class Explorer:
             return None
         xen = "patched" if hit.xen == "patched" or res.outcomes["patched"].rc else "unpatched"
         rc = res.outcomes[xen].rc
+        if hit.goal == "lost":
+            # The final pass's normalisation answered EAGAIN and nothing retried it.
+            xen, rc = ("unpatched" if hit.xen == "unpatched" else "patched"), -int(Errno.EAGAIN)
         if rc == 0:
             return None
         lock = self.lock

@@ -107,9 +107,9 @@ def _admissible(world: World, raw: dict[str, Any]) -> bool:
         if phase in ("all", "begin"):
             return not in_progress
         if phase == "round" or phase == "suspend":
-            return in_progress and not world.paused
-        return in_progress and world.paused  # restore
-    return not world.paused
+            return in_progress and not world.stopped
+        return in_progress and world.stopped  # restore
+    return not world.stopped
 
 
 def initial_intent(world: World) -> Intent:

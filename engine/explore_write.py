@@ -100,8 +100,13 @@ def write_finding(lock: Lockstep, steps: list[dict[str, Any]], hit: Hit, fn: str
     for n, raw in enumerate(steps):
         if "migrate" in raw and n == last_migration(steps, last):
             pfinfo_notes = pfinfo_checks(lock, hit, out)
-        res = lock.apply(raw)
         step = dict(raw)
+        try:
+            res = lock.apply(raw)
+        except Exception as fault:  # noqa: BLE001 - a model fault found by the audit goal
+            step["note"] = f"The model itself fails here: {type(fault).__name__}: {fault}"
+            out.append(step)
+            break
         step["expect"] = expect_of(res.outcomes)
         if n == last:
             step["note"] = note_text(hit, fn, pfinfo_notes)
