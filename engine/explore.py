@@ -78,14 +78,19 @@ class Progress:
     faults: int = 0  # steps on which the model itself raised (a model bug)
     replays: int = 0  # candidate sequences replayed while shrinking
     elapsed: float = 0.0
+    cpu: float = 0.0  # this process's CPU seconds meanwhile: a rate a loaded machine keeps
     stopped: str = ""  # budget | max-steps | cancelled | ""
 
     @property
     def rate(self) -> float:
         return self.explored / self.elapsed if self.elapsed > 0 else 0.0
 
+    @property
+    def cpu_rate(self) -> float:
+        return self.explored / self.cpu if self.cpu > 0 else 0.0
+
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "rate": round(self.rate, 1)}
+        return {**self.__dict__, "rate": round(self.rate, 1), "cpu_rate": round(self.cpu_rate, 1)}
 
 
 HOST_PRESETS = ("default", "alike")
@@ -133,7 +138,7 @@ class Explorer:
     on_finding: Callable[[Finding], None] | None = None
     on_progress: Callable[[Progress], None] | None = None
     should_stop: Callable[[], bool] | None = None
-    origin: str = "pvframes explore"
+    origin: str | None = None  # who found it, for the note; default: the command line
     progress_every: float = 0.25
 
     def __post_init__(self) -> None:
@@ -154,18 +159,21 @@ class Explorer:
         vocab = Vocabulary(self.lock.pages, rng)
         p = self.progress
         start = time.monotonic()
+        cpu_start = time.process_time()
         last_report = 0.0
         try:
             while not self._stop(start):
                 self._walk(vocab)
                 p.walks += 1
                 p.elapsed = time.monotonic() - start
+                p.cpu = time.process_time() - cpu_start
                 if self.on_progress and p.elapsed - last_report >= self.progress_every:
                     last_report = p.elapsed
                     self.on_progress(p)
         except KeyboardInterrupt:
             p.stopped = "cancelled"
         p.elapsed = time.monotonic() - start
+        p.cpu = time.process_time() - cpu_start
         if self.on_progress:
             self.on_progress(p)
         return self.findings
@@ -223,7 +231,7 @@ class Explorer:
         self._signatures.add(signature)
         number = len(self.findings) + 1
         name = finding_name(self.goal, number, final)
-        origin = f"{self.origin} --goal {self.goal} --seed {self.seed}"
+        origin = self.origin or f"pvframes explore --goal {self.goal} --seed {self.seed}"
         scenario = write_finding(self.lock, steps, final, fn, name, origin)
         finding = Finding(number, name, self.goal, final.op, final.field, fn, final.xen,
                           steps, scenario, self.progress.explored, len(walk))

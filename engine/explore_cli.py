@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None, out: Any = None) -> int:
         print(json.dumps(report(explorer, findings), indent=2), file=out)
     else:
         print(f"{len(findings)} finding(s); {p.explored} steps explored in {p.elapsed:.1f} s "
-              f"({p.rate:.0f}/s), {p.walks} walks, {p.hits} hits"
+              f"({p.rate:.0f}/s, {p.cpu_rate:.0f} per CPU second), {p.walks} walks, {p.hits} hits"
               + (f", {p.faults} model faults" if p.faults else "")
               + (f"; stopped: {p.stopped}" if p.stopped else ""), file=out)
     return 0

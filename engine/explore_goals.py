@@ -39,10 +39,9 @@ def op_label(raw: dict[str, Any]) -> str:
     if "memory" in raw:
         return f"memory {raw['memory']['cmd']}"
     if "migrate" in raw:
-        body = raw["migrate"]
-        toolstack = raw.get("toolstack") or (body.get("toolstack")
-                                             if isinstance(body, dict) else None)
-        return "migrate" + (f" (toolstack {toolstack})" if toolstack else "")
+        # The tool stack is not part of the name: a finding keeps `toolstack` only where
+        # the shrinker could not drop it, and the field then says what it changed.
+        return "migrate"
     return next(iter(k for k in raw if k not in ("expect", "note")))
 
 

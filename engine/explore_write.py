@@ -155,7 +155,7 @@ def pfinfo_checks(lock: Lockstep, hit: Hit, out: list[dict[str, Any]]) -> list[s
         a, b = pfinfo_of(u, pfn), pfinfo_of(p, pfn)
         said = (f"unpatched Xen reports {a}, patched {b}" if a != b
                 else f"both Xens report {a}")
-        notes.append(f"pfn {pfn} is {frame_state(u, pfn)} when the migration starts: {said}")
+        notes.append(f"PFN {pfn} is {frame_state(u, pfn)} when the migration starts: {said}")
     return notes
 
 
@@ -204,9 +204,11 @@ def note_text(hit: Hit, fn: str | None, pfinfo_notes: list[str]) -> str:
                     f"and {rc_text(f['rc']['patched'])} under patched{decided}.")
         elif "messages" in f:
             m = f["messages"]
-            what = (f"The migration ends {hit.field}"
-                    f"{': ' + (m['unpatched'] or m['patched']) if any(m.values()) else ''}"
-                    f"{decided}.")
+            u, p = hit.field.removeprefix("migration ").split(", ")
+            why = m["unpatched"] or m["patched"]
+            what = (f"The migration ends {u.replace(' unpatched', '')} under unpatched Xen and "
+                    f"{p.replace(' patched', '')} under patched"
+                    f"{': ' + why if why else ''}{decided}.")
         elif "diffs" in f:
             what = "On the destination, " + "; ".join(
                 describe_diff(*d) for d in f["diffs"][:MAX_CHECKS]) + "."
@@ -221,8 +223,8 @@ def note_text(hit: Hit, fn: str | None, pfinfo_notes: list[str]) -> str:
     if hit.goal == "stale-entry":
         xen, stale = next(iter(f["stale"].items()))
         table, index, meant, got, kind = stale[0]
-        named = f"pfn {got}'s frame" if got is not None else kind
-        return (lead + f"After the migration entry {index} of pfn {table}, written for pfn "
+        named = f"PFN {got}'s frame" if got is not None else kind
+        return (lead + f"After the migration entry {index} of PFN {table}, written for PFN "
                 f"{meant}, names {named} {where}: the page crossed without localisation and "
                 f"kept a source MFN{decided}.")
     if hit.goal in ("migration-failed", "restore-refused"):
@@ -231,7 +233,7 @@ def note_text(hit: Hit, fn: str | None, pfinfo_notes: list[str]) -> str:
                       "the source."
     if hit.goal == "lost":
         pfns = next(iter(f["lost"].values()))
-        return lead + (f"The migration succeeds {where}, but pfn(s) {pfns} lost their final "
+        return lead + (f"The migration succeeds {where}, but PFN(s) {pfns} lost their final "
                        f"contents (sent as XTAB in the final pass){decided}.")
     problems = next(iter(f["problems"].values()))
     return lead + f"After {hit.op} the reference counts no longer add up {where}: " \
@@ -241,17 +243,17 @@ def note_text(hit: Hit, fn: str | None, pfinfo_notes: list[str]) -> str:
 def describe_diff(kind: str, where: Any, u: Any, p: Any) -> str:
     if kind == "entries":
         pfn, index = where
-        return (f"entry {index} of pfn {pfn} names {describe_target(u)} under unpatched Xen, "
+        return (f"entry {index} of PFN {pfn} names {describe_target(u)} under unpatched Xen, "
                 f"{describe_target(p)} under patched")
     if kind == "cr3":
-        return f"the base pointer is pfn {u} under unpatched Xen, {p} under patched"
-    return f"pfn {where}'s {kind} is {u} under unpatched Xen, {p} under patched"
+        return f"the base pointer is PFN {u} under unpatched Xen, {p} under patched"
+    return f"PFN {where}'s {kind} is {u} under unpatched Xen, {p} under patched"
 
 
 def describe_target(target: Any) -> str:
     if target is None:
         return "nothing"
     if target[0] == "pfn":
-        return f"pfn {target[1]}"
+        return f"PFN {target[1]}"
     return f"mfn {target[1]} (a {target[0]} frame)"
 
