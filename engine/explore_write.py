@@ -229,8 +229,8 @@ def note_text(hit: Hit, fn: str | None, pfinfo_notes: list[str]) -> str:
                 f"kept a source MFN{decided}.")
     if hit.goal in ("migration-failed", "restore-refused"):
         why = next(iter(f["message"].values()))
-        return lead + f"The migration fails {where}: {why}{decided}. The guest resumes on the host " \
-                      "it was leaving."
+        return (lead + f"The migration fails {where}: {why}{decided}. The guest resumes on "
+                "the host it was leaving.")
     if hit.goal == "lost":
         pfns = next(iter(f["lost"].values()))
         return lead + (f"The migration succeeds {where}, but PFN(s) {pfns} lost their final "
