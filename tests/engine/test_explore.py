@@ -158,3 +158,28 @@ def test_cli_json_and_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 @pytest.mark.parametrize("path", FOUND, ids=lambda p: p.stem)
 def test_committed_findings_replay(path: Path) -> None:
     assert runner.main([str(path), "--xen", "both"], out=open("/dev/null", "w")) == 0
+
+
+def test_ctrl_c_keeps_what_was_found(tmp_path: Path) -> None:
+    """SIGINT ends the search; the findings so far are in --out and in the JSON report."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "found"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webapp", "explore", "--goal", "divergence", "--seed", "1",
+         "--budget", "120", "--json", "--out", str(out)], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not (out.exists() and any(out.glob("*.yaml"))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    doc = json.loads(stdout)
+    assert proc.returncode == 0 and doc["progress"]["stopped"] == "cancelled"
+    assert doc["findings"] and len(doc["findings"]) == len(list(out.glob("*.yaml")))
