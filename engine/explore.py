@@ -156,7 +156,7 @@ class Explorer:
     # -- the search -------------------------------------------------------------------------
     def run(self) -> list[Finding]:
         rng = random.Random(self.seed)
-        vocab = Vocabulary(self.lock.pages, rng)
+        vocab = Vocabulary(self.lock.pages, rng, self.lock.l1_tables())
         p = self.progress
         start = time.monotonic()
         cpu_start = time.process_time()

@@ -29,10 +29,14 @@ HAS_TOOLSTACK = "toolstack" in Migrate.model_fields  # contract v2's `toolstack:
 
 
 class Vocabulary:
-    def __init__(self, pages: int, rng: random.Random) -> None:
+    def __init__(self, pages: int, rng: random.Random, l1_tables: list[int] | None = None
+                 ) -> None:
         self.pages = pages
         self.rng = rng
         self.touched: list[int] = []
+        # The start state's L1 tables (a linear guest's): a kernel remaps a page there,
+        # at the index that maps it, to make it read-only before it becomes a page table.
+        self.l1_tables = l1_tables or []
 
     def reset(self) -> None:
         self.touched = []
@@ -48,6 +52,8 @@ class Vocabulary:
     def guest_step(self) -> dict[str, Any]:
         rng = self.rng
         op = rng.choices(OPS[:-1], OP_WEIGHTS[:-1])[0]
+        if op == "mmu_update" and self.l1_tables and rng.random() < 0.35:
+            return self.remap()
         if op == "mmu_update":
             table, index = self.pfn(), rng.choices(INDICES, INDEX_WEIGHTS)[0]
             if rng.random() < 0.15:
@@ -68,6 +74,16 @@ class Vocabulary:
             return {"write": {"pfn": self.pfn()}}
         cmd = "decrease_reservation" if rng.random() < 0.6 else "populate_physmap"
         return {"memory": {"cmd": cmd, "pfn": self.pfn()}}
+
+    def remap(self) -> dict[str, Any]:
+        """The linear layout maps PFN p at entry p % 512 of L1 number p // 512: change
+        that mapping to read-only, back to writable, or clear it."""
+        rng = self.rng
+        pfn = self.pfn()
+        table = self.l1_tables[min(pfn // 512, len(self.l1_tables) - 1)]
+        entry: Any = rng.choices((["present"], ["present", "rw"], None), (6, 2, 1))[0]
+        entry = 0 if entry is None else {"pfn": pfn, "flags": list(entry)}
+        return {"mmu_update": {"pfn": table, "index": pfn % 512, "entry": entry}}
 
     def migrate_step(self, in_progress: bool, paused: bool) -> dict[str, Any] | None:
         """A migration step that this migration state can take, or None for a guest step."""
