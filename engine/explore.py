@@ -49,18 +49,6 @@ class Finding:
     def signature(self) -> tuple[str, str, str | None]:
         return (self.op, self.field, self.fn)
 
-    @property
-    def note(self) -> str:
-        return str(self.scenario["steps"][-1 - self._checks_after()].get("note", ""))
-
-    def _checks_after(self) -> int:
-        n = 0
-        for step in reversed(self.scenario["steps"]):
-            if "check" not in step:
-                break
-            n += 1
-        return n
-
     def as_dict(self) -> dict[str, Any]:
         return {"number": self.number, "name": self.name, "goal": self.goal,
                 "signature": {"op": self.op, "field": self.field, "fn": self.fn},
