@@ -278,6 +278,11 @@ class Explorer:
             xen, rc = ("unpatched" if hit.xen == "unpatched" else "patched"), -int(Errno.EAGAIN)
         if rc == 0:
             return None
+        # The engine records where an error originates (MM.fail(), engine/explain.py), by
+        # the Xen function's name; the traced run below covers what it does not record.
+        failure = res.outcomes[xen].failure
+        if hit.goal != "lost" and failure and failure.get("fn"):
+            return str(failure["fn"])
         lock = self.lock
         lock.restore()
         for raw in steps[:-1]:

@@ -22,12 +22,13 @@ from .explore_goals import GOALS
 from .explore_state import Lockstep
 from .session import Session
 
-TARGETS: dict[str, tuple[str, str, Callable[[Finding], bool]]] = {
-    "case1": ("divergence", "default", lambda f: f.op == "migrate"
+TARGETS: dict[str, tuple[str, str, str, Callable[[Finding], bool]]] = {
+    "case1": ("divergence", "bare:16", "default", lambda f: f.op == "migrate"
               and f.field.startswith("destination entries (L") and len(f.steps) <= 7),
-    "case2-wrong-frame": ("stale-entry", "alike",
+    "case2-wrong-frame": ("stale-entry", "bare:16", "alike",
                           lambda f: f.field == "entry names another guest frame"),
-    "xl-page-loss": ("lost", "default", lambda f: f.field == "page lost"),
+    "xl-page-loss": ("lost", "bare:16", "default", lambda f: f.field == "page lost"),
+    "xl-page-loss-linear": ("lost", "linear:64", "default", lambda f: f.field == "page lost"),
 }
 
 
@@ -41,10 +42,10 @@ def throughput(goal: str, seconds: float, guest: str) -> dict[str, Any]:
 
 
 def time_to(target: str, seed: int, limit: float) -> dict[str, Any]:
-    goal, hosts, wanted = TARGETS[target]
+    goal, guest, hosts, wanted = TARGETS[target]
     hit: list[Finding] = []
     start, cpu = time.monotonic(), time.process_time()
-    e = Explorer(goal, parse_guest("bare:16", hosts), seed=seed, budget=limit,
+    e = Explorer(goal, parse_guest(guest, hosts), seed=seed, budget=limit,
                  on_finding=lambda f: hit.append(f) if wanted(f) and not hit else None,
                  should_stop=lambda: bool(hit))
     e.run()

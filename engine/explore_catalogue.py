@@ -53,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
                                                                  len(k[2].steps))):
         layout = guest.replace(":", "") + ("-alike" if hosts != "default" else "")
         variant = "" if f.xen == "both" else f"-{f.xen}-only"
-        name = f"{f.goal}-{slug(f.field)}{variant}-{layout}"
+        op = "" if f.op == "migrate" else f"-{slug(f.op)}"
+        name = f"{f.goal}{op}-{slug(f.field)}{variant}-{layout}"
         if name in names:
-            name = f"{f.goal}-{slug(f.field)}-{slug(f.fn or '')}{variant}-{layout}"
+            name = f"{f.goal}{op}-{slug(f.field)}-{slug(f.fn or '')}{variant}-{layout}"
         names.add(name)
         scenario = {**f.scenario, "name": name}
         (out / f"{name}.yaml").write_text(to_yaml(scenario))

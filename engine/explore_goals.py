@@ -217,7 +217,7 @@ def restore_refused(lock: Lockstep, res: StepResult) -> list[Hit]:
         pin = _PIN.search(why)
         if pin:
             what = f"pin_l{pin.group(1)} refused"
-        elif why.startswith("vCPU context"):
+        elif "vCPU context" in why:
             what = "base pointer refused"
         else:
             continue  # the restore failed for want of memory, not by a refusal
