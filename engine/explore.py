@@ -44,6 +44,7 @@ class Finding:
     scenario: dict[str, Any]
     found_after: int  # explored steps when it was hit
     unshrunk: int  # its length before shrinking
+    note: str = ""  # what it shows (the description without who found it)
 
     @property
     def signature(self) -> tuple[str, str, str | None]:
@@ -54,7 +55,7 @@ class Finding:
                 "signature": {"op": self.op, "field": self.field, "fn": self.fn},
                 "xen": self.xen, "length": len(self.steps), "unshrunk": self.unshrunk,
                 "found_after": self.found_after, "steps": self.steps,
-                "note": self.scenario.get("description", ""), "scenario": self.scenario}
+                "note": self.note, "scenario": self.scenario}
 
 
 @dataclass
@@ -221,8 +222,9 @@ class Explorer:
         name = finding_name(self.goal, number, final)
         origin = self.origin or f"pvframes explore --goal {self.goal} --seed {self.seed}"
         scenario = write_finding(self.lock, steps, final, fn, name, origin)
+        note = scenario["description"].removeprefix(f"Found by {origin}. ")
         finding = Finding(number, name, self.goal, final.op, final.field, fn, final.xen,
-                          steps, scenario, self.progress.explored, len(walk))
+                          steps, scenario, self.progress.explored, len(walk), note)
         self.findings.append(finding)
         self.progress.findings = len(self.findings)
         if self.on_finding:

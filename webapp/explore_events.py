@@ -116,4 +116,4 @@ def finding_payload(run_id: str, f: Finding) -> dict[str, Any]:
     return {"id": run_id, "number": f.number, "name": f.name, "goal": f.goal,
             "signature": {"op": f.op, "field": f.field, "fn": f.fn}, "xen": f.xen,
             "length": len(f.steps), "unshrunk": f.unshrunk, "found_after": f.found_after,
-            "note": f.scenario.get("description", ""), "yaml": to_yaml(f.scenario)}
+            "note": f.note, "yaml": to_yaml(f.scenario)}

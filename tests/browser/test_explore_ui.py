@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Server, screenshot, wait_ready
+from conftest import SCREENSHOTS, Server, screenshot, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +28,9 @@ def test_explore_finds_and_opens_a_divergence(open_page: Any, server: Server) ->
     assert "Done" in panel.get_by_test_id("explore-progress").inner_text()
     panel.scroll_into_view_if_needed()
     screenshot(page, "explore")
+    page.set_viewport_size({"width": 1024, "height": 768})
+    panel.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "explore-1024x768.png"))
 
     first.get_by_test_id("explore-open-patched").click()
     page.wait_for_function("s => document.body.dataset.session !== s", arg=session)
