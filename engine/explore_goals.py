@@ -163,13 +163,10 @@ def sent_as(world: World, pfn: int) -> str:
 
 # -- lost ----------------------------------------------------------------------------------
 def lost_pfns(world: World) -> list[int]:
-    """Contract v2's migration `lost`: PFNs whose final contents the final pass did not
-    send. Empty before the tool-stack model that can lose a page exists."""
+    """The migration's `lost` (contract v2): PFNs whose final contents the final pass
+    did not send."""
     m = world.migration
-    lost = getattr(m, "lost", None) if m is not None else None
-    if lost is None:
-        return []
-    return np.flatnonzero(lost).tolist() if isinstance(lost, np.ndarray) else sorted(lost)
+    return [] if m is None else np.flatnonzero(m.lost).tolist()
 
 
 def lost(lock: Lockstep, res: StepResult) -> list[Hit]:

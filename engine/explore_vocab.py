@@ -11,8 +11,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .scenario import Migrate
-
 # Entry flags as a PV kernel uses them: a read-only mapping (how page tables are mapped),
 # a writable one, the upper-level form, and a superpage (refused by get_page_from_lNe for
 # a PV guest, and by normalise_pagetable()).
@@ -25,7 +23,6 @@ PINS = ("pin_l1", "pin_l2", "pin_l3", "pin_l4")
 OPS = ("mmu_update", "pin", "unpin", "new_baseptr", "write", "memory", "migrate")
 OP_WEIGHTS = (30, 22, 12, 4, 8, 6, 18)
 TOOLSTACKS = ("xl", "pause")
-HAS_TOOLSTACK = "toolstack" in Migrate.model_fields  # contract v2's `toolstack: xl|pause`
 
 
 class Vocabulary:
@@ -99,14 +96,14 @@ class Vocabulary:
             return None
         if rng.random() >= OP_WEIGHTS[-1] / sum(OP_WEIGHTS):
             return None
-        toolstack = rng.choice(TOOLSTACKS) if HAS_TOOLSTACK else None
+        toolstack = rng.choice(TOOLSTACKS)  # contract v2; xl is the default, left unsaid
         if rng.random() < 0.6:
             step: dict[str, Any] = {"migrate": "all"}
-            if toolstack is not None and toolstack != "xl":
+            if toolstack != "xl":
                 step["toolstack"] = toolstack
             return step
         body: dict[str, Any] = {"phase": "begin"}
-        if toolstack is not None and toolstack != "xl":
+        if toolstack != "xl":
             body["toolstack"] = toolstack
         return {"migrate": body}
 

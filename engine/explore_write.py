@@ -186,8 +186,7 @@ def goal_checks(lock: Lockstep, hit: Hit) -> list[dict[str, Any]]:
     elif hit.goal in ("migration-failed", "restore-refused") or "messages" in f:
         out.append(check_step(lock, {}, ["migration", "guest_on"]))
     elif hit.goal == "lost" or "lost" in f:
-        fields = ["migration"] + (["lost"] if "lost" in Check.model_fields else [])
-        out.append(check_step(lock, {}, fields))
+        out.append(check_step(lock, {}, ["migration", "lost"]))
     return out
 
 
