@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .constants import Errno
 from .errors import InvalidInput
 from .explore_goals import CHECKS, GOALS, Hit, op_label, problem_kind
 from .explore_shrink import shrink
@@ -43,29 +44,18 @@ class Finding:
     scenario: dict[str, Any]
     found_after: int  # explored steps when it was hit
     unshrunk: int  # its length before shrinking
+    note: str = ""  # what it shows (the description without who found it)
 
     @property
     def signature(self) -> tuple[str, str, str | None]:
         return (self.op, self.field, self.fn)
-
-    @property
-    def note(self) -> str:
-        return str(self.scenario["steps"][-1 - self._checks_after()].get("note", ""))
-
-    def _checks_after(self) -> int:
-        n = 0
-        for step in reversed(self.scenario["steps"]):
-            if "check" not in step:
-                break
-            n += 1
-        return n
 
     def as_dict(self) -> dict[str, Any]:
         return {"number": self.number, "name": self.name, "goal": self.goal,
                 "signature": {"op": self.op, "field": self.field, "fn": self.fn},
                 "xen": self.xen, "length": len(self.steps), "unshrunk": self.unshrunk,
                 "found_after": self.found_after, "steps": self.steps,
-                "note": self.scenario.get("description", ""), "scenario": self.scenario}
+                "note": self.note, "scenario": self.scenario}
 
 
 @dataclass
@@ -77,14 +67,19 @@ class Progress:
     faults: int = 0  # steps on which the model itself raised (a model bug)
     replays: int = 0  # candidate sequences replayed while shrinking
     elapsed: float = 0.0
+    cpu: float = 0.0  # this process's CPU seconds meanwhile: a rate a loaded machine keeps
     stopped: str = ""  # budget | max-steps | cancelled | ""
 
     @property
     def rate(self) -> float:
         return self.explored / self.elapsed if self.elapsed > 0 else 0.0
 
+    @property
+    def cpu_rate(self) -> float:
+        return self.explored / self.cpu if self.cpu > 0 else 0.0
+
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "rate": round(self.rate, 1)}
+        return {**self.__dict__, "rate": round(self.rate, 1), "cpu_rate": round(self.cpu_rate, 1)}
 
 
 HOST_PRESETS = ("default", "alike")
@@ -132,7 +127,7 @@ class Explorer:
     on_finding: Callable[[Finding], None] | None = None
     on_progress: Callable[[Progress], None] | None = None
     should_stop: Callable[[], bool] | None = None
-    origin: str = "pvframes explore"
+    origin: str | None = None  # who found it, for the note; default: the command line
     progress_every: float = 0.25
 
     def __post_init__(self) -> None:
@@ -150,21 +145,24 @@ class Explorer:
     # -- the search -------------------------------------------------------------------------
     def run(self) -> list[Finding]:
         rng = random.Random(self.seed)
-        vocab = Vocabulary(self.lock.pages, rng)
+        vocab = Vocabulary(self.lock.pages, rng, self.lock.l1_tables())
         p = self.progress
         start = time.monotonic()
+        cpu_start = time.process_time()
         last_report = 0.0
         try:
             while not self._stop(start):
                 self._walk(vocab)
                 p.walks += 1
                 p.elapsed = time.monotonic() - start
+                p.cpu = time.process_time() - cpu_start
                 if self.on_progress and p.elapsed - last_report >= self.progress_every:
                     last_report = p.elapsed
                     self.on_progress(p)
         except KeyboardInterrupt:
             p.stopped = "cancelled"
         p.elapsed = time.monotonic() - start
+        p.cpu = time.process_time() - cpu_start
         if self.on_progress:
             self.on_progress(p)
         return self.findings
@@ -189,7 +187,7 @@ class Explorer:
                 return
             world = lock.variants["patched"].world
             m = world.migration
-            raw = vocab.next(m is not None and m.state == "in_progress", world.paused)
+            raw = vocab.next(m is not None and m.state == "in_progress", world.stopped)
             if not lock.can_take(raw):
                 continue
             walk.append(raw)
@@ -222,10 +220,11 @@ class Explorer:
         self._signatures.add(signature)
         number = len(self.findings) + 1
         name = finding_name(self.goal, number, final)
-        origin = f"{self.origin} --goal {self.goal} --seed {self.seed}"
+        origin = self.origin or f"pvframes explore --goal {self.goal} --seed {self.seed}"
         scenario = write_finding(self.lock, steps, final, fn, name, origin)
+        note = scenario["description"].removeprefix(f"Found by {origin}. ")
         finding = Finding(number, name, self.goal, final.op, final.field, fn, final.xen,
-                          steps, scenario, self.progress.explored, len(walk))
+                          steps, scenario, self.progress.explored, len(walk), note)
         self.findings.append(finding)
         self.progress.findings = len(self.findings)
         if self.on_finding:
@@ -276,8 +275,16 @@ class Explorer:
             return None
         xen = "patched" if hit.xen == "patched" or res.outcomes["patched"].rc else "unpatched"
         rc = res.outcomes[xen].rc
+        if hit.goal == "lost":
+            # The final pass's normalisation answered EAGAIN and nothing retried it.
+            xen, rc = ("unpatched" if hit.xen == "unpatched" else "patched"), -int(Errno.EAGAIN)
         if rc == 0:
             return None
+        # The engine records where an error originates (MM.fail(), engine/explain.py), by
+        # the Xen function's name; the traced run below covers what it does not record.
+        failure = res.outcomes[xen].failure
+        if hit.goal != "lost" and failure and failure.get("fn"):
+            return str(failure["fn"])
         lock = self.lock
         lock.restore()
         for raw in steps[:-1]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -73,25 +75,39 @@ def main(argv: list[str] | None = None, out: Any = None) -> int:
             outdir.mkdir(parents=True, exist_ok=True)
         bar = tqdm(total=args.max_steps, unit="step", file=sys.stderr, dynamic_ncols=True,
                    disable=None, desc=args.goal)
+        interrupted = threading.Event()
         explorer = Explorer(args.goal, header, prefix, seed=args.seed, depth=args.depth,
                             max_steps=args.max_steps, budget=budget,
+                            should_stop=interrupted.is_set,
                             on_progress=lambda p: show(bar, p),
                             on_finding=lambda f: found(bar, f, outdir, args.json, out))
     except InvalidInput as err:
         where = f"{err.field}: " if err.field else ""
         print(f"pvframes explore: {where}{err.message}", file=sys.stderr)
         return 2
-    findings = explorer.run()
+    old = signal.signal(signal.SIGINT, lambda *_: on_sigint(interrupted))
+    try:
+        findings = explorer.run()
+    finally:
+        signal.signal(signal.SIGINT, old)
     bar.close()
     p = explorer.progress
     if args.json:
         print(json.dumps(report(explorer, findings), indent=2), file=out)
     else:
         print(f"{len(findings)} finding(s); {p.explored} steps explored in {p.elapsed:.1f} s "
-              f"({p.rate:.0f}/s), {p.walks} walks, {p.hits} hits"
+              f"({p.rate:.0f}/s, {p.cpu_rate:.0f} per CPU second), {p.walks} walks, {p.hits} hits"
               + (f", {p.faults} model faults" if p.faults else "")
               + (f"; stopped: {p.stopped}" if p.stopped else ""), file=out)
     return 0
+
+
+def on_sigint(interrupted: threading.Event) -> None:
+    """The first Ctrl-C ends the search after the current walk, keeping every finding;
+    a second one interrupts at once."""
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+    interrupted.set()
 
 
 def show(bar: tqdm, p: Progress) -> None:

@@ -39,10 +39,9 @@ def op_label(raw: dict[str, Any]) -> str:
     if "memory" in raw:
         return f"memory {raw['memory']['cmd']}"
     if "migrate" in raw:
-        body = raw["migrate"]
-        toolstack = raw.get("toolstack") or (body.get("toolstack")
-                                             if isinstance(body, dict) else None)
-        return "migrate" + (f" (toolstack {toolstack})" if toolstack else "")
+        # The tool stack is not part of the name: a finding keeps `toolstack` only where
+        # the shrinker could not drop it, and the field then says what it changed.
+        return "migrate"
     return next(iter(k for k in raw if k not in ("expect", "note")))
 
 
@@ -164,13 +163,10 @@ def sent_as(world: World, pfn: int) -> str:
 
 # -- lost ----------------------------------------------------------------------------------
 def lost_pfns(world: World) -> list[int]:
-    """Contract v2's migration `lost`: PFNs whose final contents the final pass did not
-    send. Empty before the tool-stack model that can lose a page exists."""
+    """The migration's `lost` (contract v2): PFNs whose final contents the final pass
+    did not send."""
     m = world.migration
-    lost = getattr(m, "lost", None) if m is not None else None
-    if lost is None:
-        return []
-    return np.flatnonzero(lost).tolist() if isinstance(lost, np.ndarray) else sorted(lost)
+    return [] if m is None else np.flatnonzero(m.lost).tolist()
 
 
 def lost(lock: Lockstep, res: StepResult) -> list[Hit]:
@@ -218,7 +214,7 @@ def restore_refused(lock: Lockstep, res: StepResult) -> list[Hit]:
         pin = _PIN.search(why)
         if pin:
             what = f"pin_l{pin.group(1)} refused"
-        elif why.startswith("vCPU context"):
+        elif "vCPU context" in why:
             what = "base pointer refused"
         else:
             continue  # the restore failed for want of memory, not by a refusal

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import pte as ptes
+from .constants import PGT
 from .mm import is_guest_l4_slot
 from .scenario import XEN_VARIANTS, Step, validate_step
 from .session import Session
@@ -58,6 +59,9 @@ class Lockstep:
             for n, raw in enumerate(self.prefix, start=1):
                 session.apply(raw, n)
             world = session.world
+            # Nobody reads the deltas of explored steps: not recording them (nor merging
+            # them at commit, engine/compact.py) halves the cost of a step.
+            world.journal.record = False
             self._start[xen] = Variant(xen, world, initial_intent(world))
         self.pages = self._start["patched"].world.guest.pages
         self.variants: dict[str, Variant] = {}
@@ -70,6 +74,13 @@ class Lockstep:
             memo = {id(start.world.scenario): start.world.scenario}
             self.variants[xen] = Variant(xen, copy.deepcopy(start.world, memo),
                                          dict(start.intent))
+
+    def l1_tables(self) -> list[int]:
+        """The start state's validated L1 tables, by PFN, in PFN order."""
+        dom = self._start["patched"].world.guest
+        h = dom.host
+        return [pfn for pfn in np.flatnonzero(dom.p2m >= 0).tolist()
+                if int(h.type[dom.p2m[pfn]]) == PGT.l1 and h.validated[dom.p2m[pfn]]]
 
     def step(self, raw: dict[str, Any], xen: str) -> Step:
         """The validated Step for a raw step (cached: validation costs more than a step)."""
@@ -107,9 +118,9 @@ def _admissible(world: World, raw: dict[str, Any]) -> bool:
         if phase in ("all", "begin"):
             return not in_progress
         if phase == "round" or phase == "suspend":
-            return in_progress and not world.paused
-        return in_progress and world.paused  # restore
-    return not world.paused
+            return in_progress and not world.stopped
+        return in_progress and world.stopped  # restore
+    return not world.stopped
 
 
 def initial_intent(world: World) -> Intent:

@@ -28,6 +28,8 @@ XEN_NAMES = {
     "suspend": "write_one_vcpu_basic", "_write_batch": "write_batch",
     "get_page_type": "_get_page_type", "put_page_type": "_put_page_type",
 }
+# Helpers that return or wrap an error someone else decided (engine/explain.py).
+HELPERS = {"fail", "_refused", "explain", "at"}
 # What the guest calls: they pass an inner function's error on.
 ENTRY_POINTS = {"mmuext_pin", "mmuext_unpin", "do_mmu_update", "new_guest_cr3",
                 "guest_remove_page", "get_page_from_gfn", "get_page_and_type_from_mfn",
@@ -71,7 +73,8 @@ def trace_failures(run: Callable[[], Any]) -> tuple[Any, list[tuple[str, str, in
 def pick(failures: list[tuple[str, str, int]], rc: int) -> str | None:
     """The Xen name of the function that first produced `rc`, looking through entry points
     that only passed a refusal on (get_page() failing makes do_mmuext_op return -EINVAL)."""
-    failures = [f for f in failures if f[0] == "refused" or f[2] == rc]
+    failures = [f for f in failures
+                if f[1] not in HELPERS and (f[0] == "refused" or f[2] == rc)]
     for n, (kind, name, _) in enumerate(failures):
         if kind == "refused":
             continue

@@ -11,8 +11,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .scenario import Migrate
-
 # Entry flags as a PV kernel uses them: a read-only mapping (how page tables are mapped),
 # a writable one, the upper-level form, and a superpage (refused by get_page_from_lNe for
 # a PV guest, and by normalise_pagetable()).
@@ -25,14 +23,17 @@ PINS = ("pin_l1", "pin_l2", "pin_l3", "pin_l4")
 OPS = ("mmu_update", "pin", "unpin", "new_baseptr", "write", "memory", "migrate")
 OP_WEIGHTS = (30, 22, 12, 4, 8, 6, 18)
 TOOLSTACKS = ("xl", "pause")
-HAS_TOOLSTACK = "toolstack" in Migrate.model_fields  # contract v2's `toolstack: xl|pause`
 
 
 class Vocabulary:
-    def __init__(self, pages: int, rng: random.Random) -> None:
+    def __init__(self, pages: int, rng: random.Random, l1_tables: list[int] | None = None
+                 ) -> None:
         self.pages = pages
         self.rng = rng
         self.touched: list[int] = []
+        # The start state's L1 tables (a linear guest's): a kernel remaps a page there,
+        # at the index that maps it, to make it read-only before it becomes a page table.
+        self.l1_tables = l1_tables or []
 
     def reset(self) -> None:
         self.touched = []
@@ -48,6 +49,8 @@ class Vocabulary:
     def guest_step(self) -> dict[str, Any]:
         rng = self.rng
         op = rng.choices(OPS[:-1], OP_WEIGHTS[:-1])[0]
+        if op == "mmu_update" and self.l1_tables and rng.random() < 0.35:
+            return self.remap()
         if op == "mmu_update":
             table, index = self.pfn(), rng.choices(INDICES, INDEX_WEIGHTS)[0]
             if rng.random() < 0.15:
@@ -69,6 +72,16 @@ class Vocabulary:
         cmd = "decrease_reservation" if rng.random() < 0.6 else "populate_physmap"
         return {"memory": {"cmd": cmd, "pfn": self.pfn()}}
 
+    def remap(self) -> dict[str, Any]:
+        """The linear layout maps PFN p at entry p % 512 of L1 number p // 512: change
+        that mapping to read-only, back to writable, or clear it."""
+        rng = self.rng
+        pfn = self.pfn()
+        table = self.l1_tables[min(pfn // 512, len(self.l1_tables) - 1)]
+        entry: Any = rng.choices((["present"], ["present", "rw"], None), (6, 2, 1))[0]
+        entry = 0 if entry is None else {"pfn": pfn, "flags": list(entry)}
+        return {"mmu_update": {"pfn": table, "index": pfn % 512, "entry": entry}}
+
     def migrate_step(self, in_progress: bool, paused: bool) -> dict[str, Any] | None:
         """A migration step that this migration state can take, or None for a guest step."""
         rng = self.rng
@@ -83,14 +96,14 @@ class Vocabulary:
             return None
         if rng.random() >= OP_WEIGHTS[-1] / sum(OP_WEIGHTS):
             return None
-        toolstack = rng.choice(TOOLSTACKS) if HAS_TOOLSTACK else None
+        toolstack = rng.choice(TOOLSTACKS)  # contract v2; xl is the default, left unsaid
         if rng.random() < 0.6:
             step: dict[str, Any] = {"migrate": "all"}
-            if toolstack is not None and toolstack != "xl":
+            if toolstack != "xl":
                 step["toolstack"] = toolstack
             return step
         body: dict[str, Any] = {"phase": "begin"}
-        if toolstack is not None and toolstack != "xl":
+        if toolstack != "xl":
             body["toolstack"] = toolstack
         return {"migrate": body}
 

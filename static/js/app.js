@@ -4,6 +4,7 @@
 import { Animator } from "./anim.js";
 import { createSession, exportUrl } from "./api.js";
 import { DisplayState } from "./display.js";
+import { ExplorePanel } from "./explore.js";
 import { Console } from "./console.js";
 import { FrameGrid } from "./grid.js";
 import { History } from "./history.js";
@@ -173,6 +174,7 @@ const present = new Present(store, {
 }, () => layout());
 installSandbox($(".topbar"), openSession, (text) => script.showError(text));
 installTabs();
+new ExplorePanel($("[data-testid=explore]"), store, link.socket, openSession);
 
 let showedBothHosts = false;
 store.on("load", () => {
