@@ -38,42 +38,74 @@ def _pins(event: dict[str, Any]) -> dict[int, tuple[int, int]]:
 
 
 def divergences(unpatched: list[dict[str, Any]], patched: list[dict[str, Any]]) -> list[str]:
-    items: list[str] = []
+    return [item["text"] for item in divergence_items(unpatched, patched)]
+
+
+def divergence_items(unpatched: list[dict[str, Any]],
+                     patched: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The divergences as {"n", "seq", "text", "pfns"}: the step number, the seq of its
+    event, the line `divergences` prints, and the PFNs it is about (for a UI to select).
+    Events need `n` (the step number), as `pvframes run` gives them."""
+    items: list[dict[str, Any]] = []
     for u, p in zip(unpatched, patched, strict=False):
         n, op = u["n"], u["op"]
         label = f"step {n} {op}"
+
+        def add(text: str, pfns: list[int], u: dict[str, Any] = u) -> None:
+            items.append({"n": u["n"], "seq": u.get("seq", u["n"]), "text": text,
+                          "pfns": pfns})
+
         if op not in ("check", "note", "migrate"):
             label += f" {_short(u['step'][op])}"
             if u["rc"] != p["rc"]:
-                items.append(f"{label}: rc {_rc(u)} unpatched, {_rc(p)} patched")
+                add(f"{label}: rc {_rc(u)} unpatched, {_rc(p)} patched", _step_pfns(u))
         elif op == "migrate":
             label += f" {_short(u['step'][op])}"
             if u["result"] != p["result"]:
-                items.append(f"{label}: {u['result']}{_why(u)} unpatched, "
-                             f"{p['result']}{_why(p)} patched")
+                add(f"{label}: {u['result']}{_why(u)} unpatched, "
+                    f"{p['result']}{_why(p)} patched", [])
             lu, lp = _lost(u), _lost(p)
             if lu or lp:
-                items.append(f"{label}: {_lost_text(lu, u)} unpatched, "
-                             f"{_lost_text(lp, p)} patched")
+                add(f"{label}: {_lost_text(lu, u)} unpatched, "
+                    f"{_lost_text(lp, p)} patched", sorted(set(lu) | set(lp)))
             su, sp = _sent(u), _sent(p)
             for key in sorted(set(su) | set(sp)):
                 a, b = su.get(key), sp.get(key)
                 # The MFNs differ whenever the guest runs on different hosts: compare what
                 # the tool stack saw and did, and show the MFNs.
                 if (a and a[:2]) != (b and b[:2]):
-                    items.append(f"{label}, round {key[0]}: pfn {key[1]} {_as_sent(a)} "
-                                 f"unpatched, {_as_sent(b)} patched")
+                    add(f"{label}, round {key[0]}: pfn {key[1]} {_as_sent(a)} "
+                        f"unpatched, {_as_sent(b)} patched", [key[1]])
             pu, pp = _pins(u), _pins(p)
             for pfn in sorted(set(pu) | set(pp)):
                 if pu.get(pfn) != pp.get(pfn):
-                    items.append(f"{label}, pin_pagetables: pfn {pfn} {_pin(pu.get(pfn))} "
-                                 f"unpatched, {_pin(pp.get(pfn))} patched")
+                    add(f"{label}, pin_pagetables: pfn {pfn} {_pin(pu.get(pfn))} "
+                        f"unpatched, {_pin(pp.get(pfn))} patched", [pfn])
         elif op == "check":
             for au, ap in zip(u["assertions"], p["assertions"], strict=False):
                 if au["actual"] != ap["actual"]:
-                    items.append(f"step {n} check {au['what']}: {au['actual']!r} unpatched, "
-                                 f"{ap['actual']!r} patched")
+                    add(f"step {n} check {au['what']}: {au['actual']!r} unpatched, "
+                        f"{ap['actual']!r} patched", _step_pfns(u))
     return items
+
+
+def _step_pfns(event: dict[str, Any]) -> list[int]:
+    """Every PFN a step names (its page, an entry's target, a check's frame)."""
+    found: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "pfn" and isinstance(value, int) and not isinstance(value, bool):
+                    found.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(event["step"].get(event["op"]))
+    return sorted(found)
 
 
 def _rc(event: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,10 @@ from .world import HOSTS, World
 
 FLAG_ALLOCATED, FLAG_VALIDATED, FLAG_PINNED, FLAG_PARTIAL = 1, 2, 4, 8
 FLAG_PARTIAL_SET = 16  # PTF_partial_set in partial_flags (meaningful with PGT_partial)
+# A copy of the world is kept every this many events replayed by at()/fork(), so that
+# looking at the past replays at most this many steps.
+CHECKPOINT_EVERY = 256
+PT_TYPES = ("l1", "l2", "l3", "l4")
 
 
 class Session:
@@ -30,6 +35,9 @@ class Session:
         self.script: list[dict[str, Any]] = list(raw.get("steps") or [])
         self.cursor = 0
         self.pending_ask: tuple[int, Ask] | None = None  # (seq, an `about: rc` ask)
+        # seq -> (world, cursor, pending ask): copies kept by at()/fork() replays
+        self._checkpoints: dict[int, tuple[World, int, tuple[int, Ask] | None]] = {}
+        self._last_at: Session | None = None
 
     @classmethod
     def create(cls, scenario: dict[str, Any] | str | None = None,
@@ -106,6 +114,58 @@ class Session:
     def events(self, since: int = 0) -> list[dict[str, Any]]:
         return self.log[max(since, 0):]
 
+    # -- the past ----------------------------------------------------------------------------
+    def at(self, seq: int) -> Session:
+        """The session as it was after event `seq` (0: as created), to read: itself at its
+        own seq, else a separate Session rebuilt from the nearest cached checkpoint."""
+        self._check_seq(seq)
+        if seq == self.seq:
+            return self
+        if self._last_at is None or self._last_at.seq != seq:
+            self._last_at = self._replay_to(seq)
+        return self._last_at
+
+    def snapshot_at(self, seq: int) -> dict[str, Any]:
+        return self.at(seq).snapshot()
+
+    def fork(self, seq: int, xen: str | None = None) -> Session:
+        """A new, independent session whose history is this one's first `seq` events; this
+        one is left as it is. Under another `xen` variant the same actions are replayed:
+        script steps as that variant reads them (their expectations may differ)."""
+        self._check_seq(seq)
+        if xen is None or xen == self.xen:
+            return self._replay_to(seq)
+        other = Session.create(self.raw, xen)
+        for event in self.log[:seq]:
+            if "script_step" in event:
+                other.run_next(1)
+            else:
+                other.apply(event["step"])
+        return other
+
+    def _check_seq(self, seq: Any) -> None:
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= self.seq:
+            raise InvalidInput("seq", f"{seq!r} is not a seq of this session (0..{self.seq})")
+
+    def _replay_to(self, seq: int) -> Session:
+        base = max((k for k in self._checkpoints if k <= seq), default=0)
+        past = Session(self.scenario, self.raw)
+        if base:
+            world, cursor, ask = self._checkpoints[base]
+            past.world, past.cursor, past.pending_ask = copy.deepcopy(world), cursor, ask
+            past.log = list(self.log[:base])  # events are read-only: shared, not copied
+        for original in self.log[base:seq]:
+            number = original.get("script_step")
+            if number is None:
+                past.apply(original["step"])
+            else:  # it came from run_next: the script's own step (asks and all), cursor moved
+                event = past.apply(self.script[number - 1], number)
+                past.cursor = event["script_step"] = number
+            if past.seq % CHECKPOINT_EVERY == 0 and past.seq not in self._checkpoints:
+                self._checkpoints[past.seq] = (copy.deepcopy(past.world), past.cursor,
+                                               past.pending_ask)
+        return past
+
     # -- views -------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         w = self.world
@@ -167,6 +227,18 @@ class Session:
                 })
         info["entries"] = entries
         return info
+
+    def pt_shaped(self) -> dict[str, list[int]]:
+        """Per host, the guest's frames that are no page table yet hold present entries
+        (page-table-shaped contents, e.g. an L2 written to and sent raw)."""
+        out: dict[str, list[int]] = {}
+        for name in HOSTS:
+            h = self.world.hosts[name]
+            out[name] = sorted(
+                mfn for mfn, page in h.contents.items()
+                if h.owner_name(mfn) == "guest" and TYPE_NAMES[int(h.type[mfn])] not in PT_TYPES
+                and bool(np.any(page & np.uint64(1))))
+        return out
 
     def export_yaml(self) -> str:
         """The session as a scenario that replays it under `pvframes run`."""

@@ -133,7 +133,74 @@ def create_session() -> tuple[Response, int, dict[str, str]]:
 
 @bp.get("/sessions/<session_id>")
 def get_session(session_id: str) -> Response:
-    return jsonify(service().snapshot(session_id))
+    return jsonify(service().snapshot(session_id, parsing.seq(request.args.get("seq"))))
+
+
+@bp.get("/sessions/<session_id>/shapes")
+def get_shapes(session_id: str) -> Response:
+    """{"seq", "pt_shaped": {host: [mfn]}}: frames that are no page table but hold present
+    entries, now or as of ?seq=N."""
+    return jsonify(service().shapes(session_id, parsing.seq(request.args.get("seq"))))
+
+
+@bp.post("/sessions/<session_id>/fork")
+def fork_session(session_id: str) -> tuple[Response, int, dict[str, str]]:
+    body = json_body()
+    if not isinstance(body, dict) or "seq" not in body or set(body) - {"seq", "xen"}:
+        raise InvalidInput("body", 'must be {"seq": N} or {"seq": N, "xen": variant}')
+    seq = parsing.seq(body["seq"])
+    if seq is None:
+        raise InvalidInput("seq", "must be a non-negative integer")
+    forked = service().fork(session_id, seq, parsing.xen(body.get("xen")))
+    return jsonify(forked), 201, {"Location": url_for(".get_session", session_id=forked["id"])}
+
+
+@bp.post("/compare")
+def create_compare() -> tuple[Response, int]:
+    """{"session": id} (its scenario under both variants), {"scenario_file": name} (the
+    same), or {"scenario_files": [a, b], "xen"?} (two scenarios): two new sessions that
+    have run their scripts. 201 {"a", "b"} (a: unpatched when the variants differ)."""
+    body = json_body()
+    if not isinstance(body, dict) or len(body.keys() - {"xen"}) != 1:
+        raise InvalidInput("body", 'must be {"session": id}, {"scenario_file": name} or '
+                                   '{"scenario_files": [name, name]}')
+    both: tuple[str | None, str | None] = ("unpatched", "patched")
+    if "session" in body:
+        scenario = service().scenario_of(parsing.session_id(body["session"]))
+        return jsonify(service().create_pair(scenario, both)), 201
+    if "scenario_file" in body:
+        name = body["scenario_file"]
+        if not isinstance(name, str):
+            raise InvalidInput("scenario_file", "must be a scenario name from the catalogue")
+        return jsonify(service().create_pair(catalogue_text(name, "scenario_file"), both)), 201
+    names = body.get("scenario_files")
+    if not (isinstance(names, list) and len(names) == 2 and all(isinstance(n, str) for n in names)):
+        raise InvalidInput("scenario_files", "must be two scenario names from the catalogue")
+    xen = body.get("xen")
+    if xen is not None and xen not in parsing.XEN_VARIANTS:
+        raise InvalidInput("xen", f"must be one of {', '.join(parsing.XEN_VARIANTS)} or null")
+    texts = (catalogue_text(names[0], "scenario_files[0]"),
+             catalogue_text(names[1], "scenario_files[1]"))
+    return jsonify(service().create_pair(None, (xen, xen), texts)), 201
+
+
+def catalogue_text(name: str, field: str) -> str:
+    try:
+        return service().catalogue.text(name)
+    except ScenarioNotFound as exc:
+        raise InvalidInput(field, str(exc)) from None
+
+
+@bp.get("/compare")
+def get_compare() -> Response:
+    """?a=ID&b=ID: the divergence list; with &seq=N also what differs as of seq N."""
+    a = parsing.session_id(request.args.get("a"), "a")
+    b = parsing.session_id(request.args.get("b"), "b")
+    out = service().compare(a, b)
+    seq = parsing.seq(request.args.get("seq"))
+    if seq is not None:
+        out["state"] = service().compare_state(a, b, seq)
+    return jsonify(out)
 
 
 @bp.post("/sessions/<session_id>/steps")
@@ -172,7 +239,8 @@ def export_session(session_id: str) -> Response:
 
 @bp.get("/sessions/<session_id>/frames/<host>/<mfn>")
 def get_frame(session_id: str, host: str, mfn: str) -> Response:
-    return jsonify(service().frame(session_id, host, parsing.frame_number(mfn)))
+    seq = parsing.seq(request.args.get("seq"))
+    return jsonify(service().frame(session_id, host, parsing.frame_number(mfn), seq))
 
 
 @bp.get("/scenarios")

@@ -141,3 +141,16 @@ def on_run(payload: dict[str, Any]) -> Ack:
     only(payload, "session", "count")
     session_id = parsing.session_id(payload.get("session"))
     return service().run(session_id, parsing.count(payload.get("count")))
+
+
+@socketio.on("fork")
+@acked
+def on_fork(payload: dict[str, Any]) -> Ack:
+    """{"session", "seq", "xen"?}: a new session from that point (under that variant);
+    ack {"id", "seq", "snapshot"}."""
+    only(payload, "session", "seq", "xen")
+    session_id = parsing.session_id(payload.get("session"))
+    seq = parsing.seq(payload.get("seq"))
+    if seq is None:
+        raise InvalidInput("seq", "must be a non-negative integer")
+    return service().fork(session_id, seq, parsing.xen(payload.get("xen")))

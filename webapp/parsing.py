@@ -243,3 +243,16 @@ def frame_number(value: str, field: str = "mfn") -> int:
     if number < 0:
         raise InvalidInput(field, "must be non-negative")
     return number
+
+
+def seq(value: Any, field: str = "seq") -> int | None:
+    """An optional seq (int or decimal text); None when absent."""
+    if value is None or value == "":
+        return None
+    return since(value, field)
+
+
+def xen(value: Any, field: str = "xen") -> str | None:
+    if value is None or value in XEN_VARIANTS:
+        return value
+    raise InvalidInput(field, f"must be one of {', '.join(XEN_VARIANTS)} or null")

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from engine.compare import state_diff
+from engine.divergence import divergence_items
 from engine.errors import InvalidInput
 from engine.session import Session
 
@@ -48,9 +50,66 @@ class SessionService:
     def create_from_catalogue(self, name: str, xen: str | None = None) -> dict[str, Any]:
         return self.create(scenario=self.catalogue.text(name), xen=xen)
 
-    def snapshot(self, session_id: str) -> dict[str, Any]:
+    def snapshot(self, session_id: str, seq: int | None = None) -> dict[str, Any]:
+        """The snapshot now, or as of `seq` (the same shape), with the fork links."""
         with self.store.checkout(session_id) as session:
-            return session.snapshot()
+            snap = session.snapshot() if seq is None else session.snapshot_at(seq)
+        return {**snap, **self.store.origin(session_id)}
+
+    def shapes(self, session_id: str, seq: int | None = None) -> dict[str, Any]:
+        with self.store.checkout(session_id) as session:
+            past = session if seq is None else session.at(seq)
+            return {"seq": past.seq, "pt_shaped": past.pt_shaped()}
+
+    def scenario_of(self, session_id: str) -> dict[str, Any]:
+        """The session's scenario as it was given (its script included)."""
+        with self.store.checkout(session_id) as session:
+            return {k: v for k, v in session.raw.items() if k != "xen"}
+
+    def fork(self, session_id: str, seq: int, xen: str | None = None) -> dict[str, Any]:
+        """A new session from `session_id` as of `seq` (under `xen` if given):
+        {"id", "seq", "snapshot"}."""
+        if self.store.count_sessions() >= self.limits.max_sessions:
+            raise LimitExceeded(None, "max_sessions", self.limits.max_sessions,
+                                "this server holds as many sessions as it may", status=503)
+        with blame("seq"):
+            fork_id, _ = self.store.fork(session_id, seq, xen)
+        return {"id": fork_id, "seq": seq, "snapshot": self.snapshot(fork_id)}
+
+    def compare(self, a: str, b: str) -> dict[str, Any]:
+        """Where two sessions part ways, step by step, as `pvframes run --xen both` says
+        it (the first is read as the unpatched side): {"a", "b", "divergences"}."""
+        with self.store.checkout(a) as sa:
+            ea, xa = _numbered(sa.events()), sa.xen
+        with self.store.checkout(b) as sb:
+            eb, xb = _numbered(sb.events()), sb.xen
+        return {"a": {"id": a, "xen": xa}, "b": {"id": b, "xen": xb},
+                "divergences": divergence_items(ea, eb)}
+
+    def compare_state(self, a: str, b: str, seq: int) -> dict[str, Any]:
+        """What differs between the two sessions as of `seq` (each at most its own seq).
+        Both locks are held, taken in id order so two compares cannot deadlock."""
+        first, second = sorted({a, b}) if a != b else (a, None)
+        with self.store.checkout(first) as s1:
+            if second is None:
+                past = s1.at(min(seq, s1.seq))
+                return {"seq": seq, **state_diff(past, past)}
+            with self.store.checkout(second) as s2:
+                sa, sb = (s1, s2) if first == a else (s2, s1)
+                return {"seq": seq, **state_diff(sa.at(min(seq, sa.seq)),
+                                                 sb.at(min(seq, sb.seq)))}
+
+    def create_pair(self, scenario: Any, xens: tuple[str | None, str | None],
+                    scenarios: tuple[Any, Any] | None = None) -> dict[str, Any]:
+        """Two sessions that run their whole scripts, for the compare view: one scenario
+        under two variants, or two scenarios. {"a": id, "b": id}."""
+        texts = scenarios or (scenario, scenario)
+        ids = []
+        for text, xen in zip(texts, xens, strict=True):
+            created = self.create(scenario=text, xen=xen)
+            self.run(created["id"], "all")
+            ids.append(created["id"])
+        return {"a": ids[0], "b": ids[1]}
 
     def events(self, session_id: str, since: int = 0, limit: int | None = None
                ) -> dict[str, Any]:
@@ -65,9 +124,11 @@ class SessionService:
         with self.store.checkout(session_id) as session:
             return session.export_yaml()
 
-    def frame(self, session_id: str, host: str, mfn: int) -> dict[str, Any]:
+    def frame(self, session_id: str, host: str, mfn: int,
+              seq: int | None = None) -> dict[str, Any]:
         with self.store.checkout(session_id) as session:
-            return session.frame_detail(host, mfn)
+            past = session if seq is None else session.at(seq)
+            return past.frame_detail(host, mfn)
 
     def apply(self, session_id: str, step: dict[str, Any]) -> Event:
         step_json = json.dumps(step)  # as given, before the engine can touch it
@@ -154,7 +215,13 @@ class SessionService:
                 page = self._page(session.events(since=since), None)
                 return {"seq": session.seq, "events": page,
                         "more": since + len(page) < session.seq}
-            return {"seq": session.seq, "snapshot": session.snapshot()}
+            snap = session.snapshot()
+        return {"seq": snap["seq"], "snapshot": {**snap, **self.store.origin(session_id)}}
+
+
+def _numbered(events: list[Event]) -> list[Event]:
+    """Events as `pvframes run` numbers them: a script step by its number, others by seq."""
+    return [{**e, "n": e.get("script_step", e["seq"])} for e in events]
 
 
 @contextmanager

@@ -56,6 +56,14 @@ def storage_errors() -> Iterator[None]:
         raise StorageUnavailable(f"the session database is unavailable: {exc}") from exc
 
 
+# Which session was forked from which, at what seq (the timeline links them both ways).
+FORKS_TABLE = """CREATE TABLE IF NOT EXISTS forks (
+    id     TEXT PRIMARY KEY REFERENCES sessions(id),  -- the new session
+    parent TEXT NOT NULL REFERENCES sessions(id),     -- the session it was forked from
+    seq    INTEGER NOT NULL                           -- the parent's seq it starts from
+)"""
+
+
 class SessionStore:
     """Creates, persists and caches sessions. Use `checkout` to act on a session: it holds
     that session's lock, so callers can apply, `record` and broadcast as one unit."""
@@ -81,6 +89,7 @@ class SessionStore:
         self._db = schema.open_database(database)
         with self._db_lock, storage_errors(), self._db:
             self._db.execute(snapshots.TABLE)  # a cache: safe to create where missing
+            self._db.execute(FORKS_TABLE)  # links only: sessions replay without them
         # A snapshot is written once the CPU time spent applying actions since the last
         # one passes this (None: never), so cheap sessions are never snapshotted.
         self._snapshot_after_s = snapshot_after_s
@@ -121,6 +130,49 @@ class SessionStore:
         self._remember(session_id, session, size)
         self._last_n[session_id] = 0
         return session_id, session
+
+    def fork(self, parent_id: str, seq: int, xen: str | None = None) -> tuple[str, Session]:
+        """A new session whose history is the parent's first `seq` events (the parent is
+        left as it is), under the parent's Xen variant or `xen`. Its actions are recorded
+        as the parent's were: a script step as a `run` of 1 (so the cursor moves), any
+        other as the step itself."""
+        with self.checkout(parent_id) as parent:
+            session = parent.fork(seq, xen)  # InvalidInput (field seq) changes nothing
+            events = parent.events()[:seq]
+            with self._db_lock, storage_errors():
+                scenario_json, parent_xen = self._db.execute(
+                    "SELECT scenario_json, xen FROM sessions WHERE id = ?", (parent_id,)
+                ).fetchone()
+            xen = xen or parent_xen
+        session_id = secrets.token_urlsafe(8)
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._db_lock, storage_errors(), self._db:
+            self._db.execute(
+                "INSERT INTO sessions (id, created, scenario_json, xen) VALUES (?, ?, ?, ?)",
+                (session_id, created, scenario_json, xen),
+            )
+            self._db.executemany(
+                "INSERT INTO steps (session_id, n, kind, step_json, seq) VALUES (?, ?, ?, ?, ?)",
+                [(session_id, n, "run" if "script_step" in e else "step",
+                  "1" if "script_step" in e else json.dumps(e["step"]), e["seq"])
+                 for n, e in enumerate(events, start=1)],
+            )
+            self._db.execute("INSERT INTO forks (id, parent, seq) VALUES (?, ?, ?)",
+                             (session_id, parent_id, seq))
+        self._remember(session_id, session, sizing.session_bytes(session))
+        self._last_n[session_id] = len(events)
+        return session_id, session
+
+    def origin(self, session_id: str) -> dict[str, Any]:
+        """{"forked_from": {"session", "seq"} or None, "forks": [{"session", "seq"}]}."""
+        with self._db_lock, storage_errors():
+            parent = self._db.execute(
+                "SELECT parent, seq FROM forks WHERE id = ?", (session_id,)).fetchone()
+            children = self._db.execute(
+                "SELECT id, seq FROM forks WHERE parent = ? ORDER BY rowid", (session_id,)
+            ).fetchall()
+        return {"forked_from": {"session": parent[0], "seq": parent[1]} if parent else None,
+                "forks": [{"session": c, "seq": n} for c, n in children]}
 
     @contextmanager
     def checkout(self, session_id: str) -> Iterator[Session]:

@@ -8,7 +8,7 @@ import { describeStep } from "./steps.js";
 
 const SPEEDS = [0, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 10, 20];   // animation frames per second
 const MAX_CELLS = 256;
-const MAX_BACKLOG = 40;   // animation frames waiting to play
+const MAX_BACKLOG = 60;   // frames waiting to play before whole earlier events are dropped
 
 // The frames a delta touches: [{host, mfn}].
 function cellsOf(d, store) {
@@ -32,21 +32,54 @@ function cellsOf(d, store) {
   }
 }
 
-// Consecutive deltas from the same function are one animation frame.
+// Migration notes that are steps of the story: each is a frame of its own.
+const STANDALONE = new Set(["phase", "batch", "vcpu", "failed", "resumed", "defer"]);
+const FOLD_AT = 4;   // a run of this many frames alternating between two functions is folded
+
+const keyOf = (d) => (d.kind === "migration" ? `${d.fn || "migration"}:${d.event}` : d.fn || d.kind);
+const alone = (d) => d.kind === "migration" && STANDALONE.has(d.event);
+
+// Consecutive deltas from the same function are one animation frame; a long run of frames
+// that alternate between two functions (get_page_from_l1e / _get_page_type while an L1 is
+// validated, localise / process_page_data for each page table restored) is folded into
+// one frame, so that no part of an event has to be dropped to keep up.
 export function framesOf(event, store) {
-  const frames = [];
-  for (const d of event.deltas) {
-    const last = frames[frames.length - 1];
-    if (last && last.fn === (d.fn || d.kind) && last.kind === d.kind && d.kind !== "migration") {
+  const groups = [];
+  event.deltas.forEach((d, i) => {
+    const last = groups[groups.length - 1];
+    if (last && !alone(d) && !last.alone && last.keys[0] === keyOf(d)) {
       last.deltas.push(d);
     } else {
-      frames.push({ fn: d.fn || d.kind, kind: d.kind, deltas: [d] });
+      groups.push({ keys: [keyOf(d)], fn: d.fn || d.kind, kind: d.kind, deltas: [d], alone: alone(d) });
+    }
+    groups[groups.length - 1].upto = i + 1;
+  });
+  const frames = [];
+  for (let i = 0; i < groups.length;) {
+    const pair = new Set([groups[i].keys[0]]);
+    let j = i + 1;
+    while (j < groups.length && !groups[i].alone && !groups[j].alone &&
+           (pair.has(groups[j].keys[0]) || pair.size < 2)) {
+      pair.add(groups[j].keys[0]);
+      j += 1;
+    }
+    if (j - i >= FOLD_AT) {
+      const run = groups.slice(i, j);
+      frames.push({ fn: [...new Set(run.map((g) => g.fn))].join(" / "), kind: "fold",
+                    deltas: run.flatMap((g) => g.deltas), upto: run[run.length - 1].upto,
+                    folded: run.length });
+      i = j;
+    } else {
+      frames.push(groups[i]);
+      i += 1;
     }
   }
   return frames.map((f) => ({
     ...f,
-    text: deltaText(f.deltas[0]) + (f.deltas.length > 1 ? ` (+${f.deltas.length - 1} more)` : ""),
-    cells: f.deltas.flatMap((d) => cellsOf(d, store)),
+    text: f.folded
+      ? `${f.deltas.length} changes in ${f.folded} steps, from ${deltaText(f.deltas[0])}`
+      : deltaText(f.deltas[0]) + (f.deltas.length > 1 ? ` (+${f.deltas.length - 1} more)` : ""),
+    cells: f.deltas.flatMap((d) => cellsOf(d, store)).slice(0, MAX_CELLS),
     batch: f.kind === "migration" && f.deltas[0].event === "batch" ? f.deltas[0] : null,
   }));
 }
@@ -82,11 +115,28 @@ export class Animator {
       this.ticker.textContent = `${head}: ${event.deltas.length} change(s)`;
       return;
     }
-    frames.forEach((f, i) => this.queue.push({ ...f, head, n: i + 1, of: frames.length }));
-    // Running a whole scenario must not leave the animation minutes behind: keep the tail.
-    if (this.queue.length > MAX_BACKLOG) this.queue.splice(0, this.queue.length - MAX_BACKLOG);
+    frames.forEach((f, i) => this.queue.push({ ...f, head, event, n: i + 1, of: frames.length }));
+    // Running a whole scenario must not leave the animation minutes behind: drop whole
+    // earlier events, never the start of one (the newest is always played in full).
+    while (this.queue.length > MAX_BACKLOG && this.queue[0].event !== event) {
+      const old = this.queue[0].event;
+      while (this.queue.length && this.queue[0].event === old) this.queue.shift();
+    }
     this.holdBack();
     if (!this.timer) this.next();
+  }
+
+  // Play `event` again from its delta `from` (the store shows the state after it): the
+  // frames before `from` count as played.
+  replay(event, from = 0) {
+    this.skip();
+    const frames = framesOf(event, this.store);
+    const head = `#${event.seq} ${describeStep(event.step)} (replay)`;
+    frames.forEach((f, i) => {
+      if (f.upto > from) this.queue.push({ ...f, head, event, n: i + 1, of: frames.length });
+    });
+    this.holdBack();
+    if (this.queue.length) this.next();
   }
 
   // The grid shows everything but the deltas still queued.
@@ -98,9 +148,11 @@ export class Animator {
     if (!frame) {
       this.timer = null;
       this.ui.setFlashes([]);
+      this.onPlayed?.(null);
       return;
     }
-    const key = frame.batch ? " — big dots: normalised page tables, small dots: raw pages" : "";
+    this.onPlayed?.(frame.event, frame.upto);   // panels show the state as of this frame
+    const key = frame.batch ? " — diamonds: page tables normalised, dots: pages sent raw" : "";
     this.ticker.textContent = `${frame.head} — ${frame.fn}: ${frame.text} (${frame.n}/${frame.of})${key}`;
     const label = frame.kind === "frame" ? `${frame.deltas[0].field}` : "";
     this.ui.setFlashes(frame.cells.map((c, i) => ({ ...c, label: i === 0 ? label : "" })));
@@ -120,6 +172,7 @@ export class Animator {
     this.holdBack();
     this.ui.setFlashes([]);
     this.clearOverlay();
+    this.onPlayed?.(null);
   }
 
   clearOverlay() {
@@ -134,8 +187,8 @@ export class Animator {
     const paths = [];
     const [mfns, actions] = [unpack(batch.mfns), unpack(batch.actions)];
     unpack(batch.pfns).slice(0, MAX_CELLS).forEach((pfn, i) => {
-      const from = mfns[i] >= 0 ? this.locate(m.src, mfns[i]) : null;
-      const to = dstP2m && dstP2m[pfn] >= 0 ? this.locate(m.dst, dstP2m[pfn]) : null;
+      const from = mfns[i] >= 0 ? this.locate(m.src, mfns[i], true) : null;
+      const to = dstP2m && dstP2m[pfn] >= 0 ? this.locate(m.dst, dstP2m[pfn], true) : null;
       if (from && to) paths.push([from, to, actions[i]]);
     });
     if (!paths.length) return;
@@ -152,11 +205,30 @@ export class Animator {
       for (const [a, b, action] of paths) {
         const x = a.x + (b.x - a.x) * t - rect.left;
         const y = a.y + (b.y - a.y) * t - rect.top;
-        ctx.fillStyle = action === "normalised" ? "#e69f00" : "#0072b2";
+        // A faint trail from where the page left, so the flight reads as a movement.
+        ctx.strokeStyle = "rgba(0, 0, 0, 0.18)";
+        ctx.lineWidth = 1.5;
         ctx.beginPath();
-        ctx.arc(x, y, action === "normalised" ? 7 : 4, 0, Math.PI * 2);
-        ctx.fill();
+        ctx.moveTo(a.x - rect.left, a.y - rect.top);
+        ctx.lineTo(x, y);
+        ctx.stroke();
+        if (action === "normalised") {   // a page table, MFNs turned into PFNs: a diamond
+          ctx.fillStyle = "#e69f00";
+          ctx.strokeStyle = "#111";
+          ctx.lineWidth = 2;
+          ctx.beginPath();
+          ctx.moveTo(x, y - 9); ctx.lineTo(x + 9, y); ctx.lineTo(x, y + 9); ctx.lineTo(x - 9, y);
+          ctx.closePath();
+          ctx.fill();
+          ctx.stroke();
+        } else {                         // sent raw (or deferred / XTAB): a small dot
+          ctx.fillStyle = action === "raw" ? "#0072b2" : "#999";
+          ctx.beginPath();
+          ctx.arc(x, y, 4, 0, Math.PI * 2);
+          ctx.fill();
+        }
       }
+      this.overlay.dataset.painted = String(paths.length);
       if (t < 1 && this.timer) requestAnimationFrame(step);
       else this.clearOverlay();
     };

@@ -23,7 +23,25 @@ export const createSession = (body) => request("POST", "/api/sessions", body);
 export const getEvents = (id, since = 0) =>
   request("GET", `/api/sessions/${encodeURIComponent(id)}/events?since=${since}`);
 
-export const frameDetail = (id, host, mfn) =>
-  request("GET", `/api/sessions/${encodeURIComponent(id)}/frames/${host}/${mfn}`);
+// The frame now, or as of `seq` when the page shows the past.
+export const frameDetail = (id, host, mfn, seq = null) =>
+  request("GET", `/api/sessions/${encodeURIComponent(id)}/frames/${host}/${mfn}` +
+    (seq === null ? "" : `?seq=${seq}`));
 
 export const exportUrl = (id) => `/api/sessions/${encodeURIComponent(id)}/export`;
+
+// The snapshot now, or as of `seq`.
+export const getSnapshot = (id, seq = null) =>
+  request("GET", `/api/sessions/${encodeURIComponent(id)}${seq === null ? "" : `?seq=${seq}`}`);
+
+// {session: id} | {scenario_file} | {scenario_files: [a, b], xen} -> {a, b}: new sessions
+export const createCompare = (body) => request("POST", "/api/compare", body);
+
+// {a, b, divergences: [{n, seq, text, pfns}], state?: {frames, entries, pfinfo, p2m}}
+export const getCompare = (a, b, seq = null) =>
+  request("GET", `/api/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}` +
+    (seq === null ? "" : `&seq=${seq}`));
+
+// {seq, pt_shaped: {host: [mfn]}}: no page table, yet holding page-table entries.
+export const getShapes = (id, seq = null) =>
+  request("GET", `/api/sessions/${encodeURIComponent(id)}/shapes${seq === null ? "" : `?seq=${seq}`}`);

@@ -2,7 +2,8 @@
 // in ?session=ID, else a new one of the first Case 1 scenario), and marks the page ready
 // (body data-state="ready", data-seq) once a snapshot is applied, for tests and tools.
 import { Animator } from "./anim.js";
-import { createSession, exportUrl } from "./api.js";
+import { createCompare, createSession, exportUrl, getEvents, getShapes, getSnapshot } from "./api.js";
+import { ComparePane, compareIds, compareUrl } from "./compare.js";
 import { DisplayState } from "./display.js";
 import { ExplorePanel } from "./explore.js";
 import { Console } from "./console.js";
@@ -17,6 +18,7 @@ import { ScriptPanel } from "./script.js";
 import { P2mLink } from "./p2mlink.js";
 import { SessionLink } from "./socket.js";
 import { Store } from "./store.js";
+import { Timeline, momentUrl } from "./timeline.js";
 import { UiState } from "./ui-state.js";
 import { GridTable, installTabs, renderOverlayLegend } from "./a11y.js";
 import { Focus } from "./focus.js";
@@ -77,7 +79,10 @@ for (const mode of ["guest", "source", "destination"]) {
   grids[mode] = new FrameGrid($(`[data-testid=grid-${mode}]`), store, display, ui, mode, pick);
 }
 
+let pane = null;   // the compare view's other session, when ?compare=A,B
+
 function visibleGrids() {
+  if (pane) return [ui.view === "both" ? "guest" : ui.view];   // one grid per pane
   return { guest: ["guest"], source: ["source"], destination: ["destination"],
            both: ["source", "destination"] }[ui.view];
 }
@@ -86,8 +91,9 @@ function visibleGrids() {
 function captions() {
   const { pages } = store.guest;
   const guestHost = display.guestHost;
-  $("figure[data-grid=guest] figcaption").textContent =
-    `Guest PFNs 0–${pages - 1}, each shown by its frame on the ${guestHost} host`;
+  $("figure[data-grid=guest] figcaption").textContent = pane
+    ? `${store.meta.title} · Xen ${store.meta.xen} · seq ${store.seq} of ${store.head}`
+    : `Guest PFNs 0–${pages - 1}, each shown by its frame on the ${guestHost} host`;
   for (const host of ["source", "destination"]) {
     const h = store.hosts[host];
     const here = guestHost === host ? " · guest here" : "";
@@ -108,9 +114,12 @@ function layout() {
     tab.setAttribute("aria-selected", String(tab.dataset.view === ui.view));
   }
   const area = $("[data-testid=grids]");
-  const width = (area.clientWidth - (shown.length - 1) * 24) / shown.length;
-  const height = present.on ? present.gridHeight() : Math.max(320, window.innerHeight * 0.62);
+  const panes = shown.length + (pane ? 1 : 0);
+  const width = (area.clientWidth - (panes - 1) * 24) / panes;
+  // The grids take what the stage leaves them (the window never scrolls); less a caption.
+  const height = present.on ? present.gridHeight() : Math.max(120, area.clientHeight - 48);
   for (const mode of shown) grids[mode].layout(width, height, present.on);
+  pane?.layout(width, height);
   draw();
 }
 
@@ -118,12 +127,14 @@ function draw() {
   if (!store.loaded) return;
   captions();
   for (const mode of visibleGrids()) grids[mode].draw();
+  pane?.draw();
 }
 
 // Centre of the cell showing frame `mfn` of `host` in the visible grids, in client pixels.
-function locate(host, mfn) {
+function locate(host, mfn, near = false) {
   for (const mode of visibleGrids()) {
-    const centre = grids[mode].clientCentre(grids[mode].indexOf(host, mfn));
+    const i = grids[mode].indexOf(host, mfn);
+    const centre = near ? grids[mode].clientPoint(i) : grids[mode].clientCentre(i);
     if (centre) return centre;
   }
   return null;
@@ -142,11 +153,15 @@ const script = new ScriptPanel($(".script-panel"), $(".topbar"), store, link, op
 new History($("[data-testid=history]"), store, intent, (events) => {
   script.replay(events);
   inspector.refresh();   // intents are known now: stale marks may change
-});
+}, (seq) => seekAll(seq));
 const migrationPanel = new MigrationPanel($("[data-testid=migration]"), store,
   (step) => hypercalls.send(step));
 const animator = new Animator($("[data-testid=anim]"), $("[data-testid=flow-overlay]"), store,
   display, ui, locate);
+// While an event plays, the migration panel shows the state as of the frame being played.
+animator.onPlayed = (event, upto) => {
+  migrationPanel.render(event ? store.migrationAsOf(event, upto) : null);
+};
 const p2mLink = new P2mLink($("[data-testid=flow-overlay]"), store, ui, locate,
   () => animator.busy);
 for (const grid of Object.values(grids)) {
@@ -176,22 +191,116 @@ installSandbox($(".topbar"), openSession, (text) => script.showError(text));
 installTabs();
 new ExplorePanel($("[data-testid=explore]"), store, link.socket, openSession);
 
+// ---- the timeline -----------------------------------------------------------------------------
+// Every pane follows one timeline (the compare view adds a second store).
+const followers = [];
+function seekAll(n) {
+  animator.skip();
+  store.seek(n);
+  for (const other of followers) other.seek(Math.min(n, other.head));
+}
+const timeline = new Timeline($("[data-testid=timeline]"), store, seekAll);
+script.seekTo = seekAll;
+// A phase of a migrate step in the script: show that step again, animated from the phase.
+script.replayFrom = (seq, from) => {
+  seekAll(seq);
+  if (store.seq === seq) animator.replay(store.log[seq - 1], from);
+};
+
+function showPosition() {
+  body.dataset.seq = String(store.seq);
+  body.dataset.head = String(store.head);
+  body.dataset.past = String(!store.live);
+  $("[data-testid=seq]").textContent = String(store.seq);
+}
+
+// The whole history (and the state at seq 0) lets the store show any moment; a link may
+// ask for one (?seq=N).
+let wantSeq = null;
+async function loadHistory() {
+  const id = store.sessionId;
+  const [{ events }, snap0] = await Promise.all([getEvents(id, 0), getSnapshot(id, 0)]);
+  if (store.sessionId !== id) return;
+  store.setHistory(events, snap0);
+  body.dataset.timeline = store.index ? "ready" : "partial";
+  if (wantSeq !== null && store.index) {
+    const n = wantSeq;
+    wantSeq = null;
+    seekAll(n);
+  }
+}
+
+// Looking at the past, a step that changes the session starts a fork from there: the
+// original stays as it was, linked from the fork.
+link.beforeChange = async () => {
+  if (store.live) return;
+  const from = { session: store.sessionId, seq: store.seq };
+  const forked = await link.fork(store.seq);
+  await openSession(forked.id);
+  body.dataset.forkedFrom = `${from.session}:${from.seq}`;
+};
+
+store.on("seek", () => {
+  followGuestSelection();
+  showPosition();
+  if (store.migration.state !== "not_started" && !showedBothHosts) {
+    showedBothHosts = true;
+    ui.setView("both");
+  } else {
+    draw();
+  }
+  const url = pane ? compareUrl(...pane.ids, store.seq)
+    : momentUrl(store.sessionId, store.seq, store.live);
+  window.history.replaceState(null, "", url);
+});
+store.on("extend", () => showPosition());
+
+// Frames holding page-table entries without being page tables: asked of the server after
+// each change of the moment shown (contents are not in the client's state).
+let shapesToken = 0;
+async function refreshShapes() {
+  const token = ++shapesToken;
+  const id = store.sessionId;
+  const seq = store.live ? null : store.seq;
+  try {
+    const { pt_shaped: shaped } = await getShapes(id, seq);
+    if (token !== shapesToken) return;
+    const keys = new Set(Object.entries(shaped).flatMap(([h, mfns]) => mfns.map((m) => `${h}:${m}`)));
+    for (const grid of Object.values(grids)) grid.shapes = keys;
+    body.dataset.shapes = String(keys.size);
+    draw();
+  } catch {
+    // marks only: the page works without them
+  }
+}
+// Debounced: dragging the scrubber must not queue a request per event passed.
+let shapesTimer = null;
+for (const name of ["load", "event", "seek"]) {
+  store.on(name, () => {
+    clearTimeout(shapesTimer);
+    shapesTimer = setTimeout(refreshShapes, 120);
+  });
+}
+
 let showedBothHosts = false;
 store.on("load", () => {
   window.pvframes.loads += 1;
   showedBothHosts = store.migration.state !== "not_started";
   if (showedBothHosts) ui.view = "both";
   body.dataset.state = "ready";
-  body.dataset.seq = String(store.seq);
+  body.dataset.timeline = "loading";
   body.dataset.session = store.sessionId;
-  $("[data-testid=seq]").textContent = String(store.seq);
+  showPosition();
   $("[data-testid=export]").href = exportUrl(store.sessionId);
   layout();
+  loadHistory().catch((err) => {
+    body.dataset.timeline = "error";
+    $("[data-testid=tl-position]").textContent = `history not loaded: ${err.message}`;
+  });
 });
 store.on("event", (event) => {
   followGuestSelection();
-  body.dataset.seq = String(store.seq);
-  $("[data-testid=seq]").textContent = String(store.seq);
+  showPosition();
   // Migration is about two hosts: show them side by side the first time it happens.
   if (event.op === "migrate" && !showedBothHosts) {
     showedBothHosts = true;
@@ -206,11 +315,13 @@ function showFailure(what, err) {
   $("[data-testid=scenario-title]").textContent = `${what}: ${err.message}`;
 }
 
-async function openSession(id) {
+async function openSession(id, seq = null) {
   body.dataset.state = "loading";
-  const url = new URL(window.location.href);
-  url.searchParams.set("session", id);
-  window.history.replaceState(null, "", url);
+  delete body.dataset.forkedFrom;
+  wantSeq = seq;
+  if (!compareIds(new URL(window.location.href).searchParams)) {
+    window.history.replaceState(null, "", momentUrl(id, seq ?? 0, seq === null));
+  }
   try {
     await link.join(id);
   } catch (err) {
@@ -232,8 +343,14 @@ function moveSelection(dx, dy) {
 }
 
 installShortcuts({
-  next: () => script.run(1),
-  runAll: () => script.run("all"),
+  // In the past the script's next step already happened: play it forward again.
+  next: () => (store.live ? script.run(1) : seekAll(store.seq + 1)),
+  runAll: () => (store.live ? script.run("all") : seekAll(store.head)),
+  back: () => seekAll(store.seq - 1),
+  forward: () => seekAll(store.seq + 1),
+  start: () => seekAll(0),
+  end: () => seekAll(store.head),
+  jump: () => $("[data-testid=tl-seq]").focus(),
   pin: () => hypercalls.pinSelected(),
   unpin: () => hypercalls.unpinSelected(),
   write: () => hypercalls.writeSelected(),
@@ -247,7 +364,7 @@ $("[data-testid=help-open]").addEventListener("click", () => $("[data-testid=hel
 
 // Hooks for browser tests and for poking at the state from the devtools console.
 window.pvframes = {
-  store, ui, link, tour, present, sync,
+  store, ui, link, tour, present, sync, timeline, seek: seekAll,
   loads: 0,   // snapshots applied: a catch-up after a reconnect must not add one
   frame: (host, mfn) => store.frame(host, mfn),
   guestFrame: (pfn) => store.guestFrame(pfn),
@@ -268,19 +385,68 @@ window.pvframes = {
     }
     return out;
   },
+  // Marks on cell `index` of grid `mode` that are not page_info: badge, ptShaped, ghost.
+  cellMarks(mode, index) {
+    const g = grids[mode];
+    const { frame, mfn, pfn } = g.frameAt(index);
+    const f = { ...frame };
+    g.decorate(f, mfn, pfn);
+    return { badge: f.badge || null, ptShaped: Boolean(f.ptShaped),
+             ghost: g.ghostMap?.get(index) ?? null };
+  },
   // Centre of a cell of grid `mode` in client pixels (for clicking it).
   cellCentre: (mode, index) => grids[mode].clientCentre(index),
 };
 
 async function boot() {
   const catalogue = await script.loadCatalogue();
-  let id = body.dataset.session || new URL(window.location.href).searchParams.get("session");
+  const params = new URL(window.location.href).searchParams;
+  const pair = compareIds(params);
+  let id = pair ? pair[0] : body.dataset.session || params.get("session");
+  const seq = params.get("seq");
   if (!id) {
     const first = catalogue.find((s) => s.source === "shared" && s.name.startsWith("case1")) ||
       catalogue[0];
     id = (await createSession(first ? { scenario_file: first.name } : {})).id;
   }
-  await openSession(id);
+  await openSession(id, seq !== null && /^\d+$/.test(seq) ? Number(seq) : null);
+  if (pair) {
+    pane = new ComparePane({ store, ui, inspector, seekAll, gridsArea: $("[data-testid=grids]"),
+                             selectPfn }, pair);
+    followers.push(pane);
+    window.pvframes.compare = pane;
+    layout();
+    await pane.open();
+    layout();
+  }
 }
+
+// Select a guest PFN as if clicked in the guest view (f: its frame, or null).
+function selectPfn(pfn, f) {
+  ui.select(f ? f.host : store.guest.host, f ? f.mfn : null, pfn);
+  hypercalls.fillPage(pfn, f ? f.mfn : null);
+}
+
+// ---- compare: one action puts two runs side by side ---------------------------------------
+async function compareWith(body) {
+  const at = store.seq;
+  try {
+    const { a, b } = await createCompare(body);
+    window.location.assign(compareUrl(a, b, at));
+  } catch (err) {
+    script.showError(`Could not compare: ${err.message}`);
+  }
+}
+$("[data-testid=compare-variants]").addEventListener("click", () =>
+  compareWith({ session: store.sessionId }));
+$("[data-testid=compare-scenario]").addEventListener("click", () => {
+  const mine = script.currentFile();
+  const other = $("[data-testid=scenario-select]").value;
+  if (!mine) {
+    script.showError("This session's scenario is not in the catalogue: pick both in the menu.");
+    return;
+  }
+  compareWith({ scenario_files: [mine, other], xen: store.meta.xen });
+});
 
 boot().catch((err) => showFailure("Could not start", err));

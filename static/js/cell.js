@@ -107,6 +107,42 @@ function lostMark(ctx, x, y, s) {
   ctx.restore();
 }
 
+// How a page came out of a migration, kept on its cell afterwards (letter and colour). A
+// page lost has the lost cross instead.
+export const BADGES = {
+  localised: { letter: "N", colour: "#009e73", text: "normalised + localised" },
+  raw: { letter: "R", colour: "#d55e00", text: "sent raw" },
+};
+
+function badgeMark(ctx, x, y, s, badge) {
+  const b = BADGES[badge];
+  if (!b || s < 14) return;
+  const w = Math.max(10, Math.round(s * 0.36));
+  ctx.fillStyle = b.colour;
+  ctx.fillRect(x, y + s - w, w, w);
+  ctx.strokeStyle = "#ffffff";
+  ctx.lineWidth = 1;
+  ctx.strokeRect(x + 0.5, y + s - w + 0.5, w - 1, w - 1);
+  ctx.fillStyle = "#ffffff";
+  ctx.font = `700 ${Math.round(w * 0.8)}px system-ui, sans-serif`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  ctx.fillText(b.letter, x + w / 2, y + s - w / 2 + 1);
+}
+
+// Not a page table, yet holding present entries: page-table-shaped contents (Case 2's
+// L2 sent raw). A dotted inner frame.
+function ptShapedMark(ctx, x, y, s) {
+  if (s < 12) return;
+  const d = Math.max(3, s * 0.14);
+  ctx.save();
+  ctx.strokeStyle = INK;
+  ctx.lineWidth = 2;
+  ctx.setLineDash([3, 3]);
+  ctx.strokeRect(x + d, y + d, s - 2 * d, s - 2 * d);
+  ctx.restore();
+}
+
 function centredText(ctx, text, x, y, s, colour, boxed) {
   const px = Math.round(Math.min(s * 0.42, 26));
   ctx.font = `700 ${px}px system-ui, sans-serif`;
@@ -156,6 +192,8 @@ export function drawCell(ctx, x, y, s, frame, label = "") {
   if (s >= LETTER_MIN) {
     centredText(ctx, style.letter, x, y, s, inkOn(style.colour), kind !== "solid");
   }
+  if (frame.ptShaped) ptShapedMark(ctx, x, y, s);
+  if (frame.badge) badgeMark(ctx, x, y, s, frame.badge);
   if (frame.lost) lostMark(ctx, x, y, s);   // an older copy, or an empty frame: on top
   if (label !== "" && s >= LABEL_MIN) {
     ctx.font = `600 ${Math.round(s * 0.22)}px system-ui, sans-serif`;

@@ -9,3 +9,14 @@ export function el(tag, attrs = {}, ...children) {
   node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
   return node;
 }
+
+// Scroll `item` into view inside the scrolling `list` only: scrollIntoView() would scroll
+// every ancestor, the window too, which moves the grid away from a lecturer stepping.
+export function scrollWithin(list, item) {
+  if (!list || !item) return;
+  const top = item.getBoundingClientRect().top - list.getBoundingClientRect().top + list.scrollTop;
+  if (top < list.scrollTop) list.scrollTop = top;
+  else if (top + item.offsetHeight > list.scrollTop + list.clientHeight) {
+    list.scrollTop = top + item.offsetHeight - list.clientHeight;
+  }
+}

@@ -1,9 +1,11 @@
 // A Canvas grid of frames: one cell per guest PFN ("guest" mode: the frame behind it on
 // the host where the guest runs) or one cell per machine frame of a host.
 import { drawCell } from "./cell.js";
-import { HIGHLIGHT_COLOUR, INK, STALE_COLOUR } from "./types.js";
+import { HIGHLIGHT_COLOUR, INK, PAGE_TABLE_TYPES, STALE_COLOUR } from "./types.js";
 
 const MAX_CELL = 64;
+const MAX_GHOSTS = 4096;
+const DIFF_COLOUR = "#cc79a7";   // Okabe-Ito reddish purple: differs from the other pane
 const AXIS = 52;   // left margin for row numbers
 const MAX_HOST_CELL = 44;
 const BAND = 24;   // height of a folded run of rows
@@ -95,6 +97,8 @@ export class FrameGrid {
     };
     if (this.ui.selected) mark(this.ui.selected.host, this.ui.selected.mfn);
     for (const a of this.ui.arrows) { mark(a.host, a.fromMfn); mark(a.host, a.toMfn); }
+    const ghosts = this.ghosts();
+    for (const mfn of ghosts.keys()) keep.add(Math.floor(mfn / this.cols));
     const classOf = (r) => {
       if (this.mode === "guest" || keep.has(r)) return null;
       const first = this.view.ownerName(this.mode, r * this.cols);
@@ -112,7 +116,8 @@ export class FrameGrid {
       if (drawn >= MAX_ROWS) {   // a huge guest or host: draw the start, say what is left out
         const unit = this.mode === "guest" ? "PFN" : "MFN";
         this.bands.push({ y, text: `${unit} ${r * this.cols}–${n - 1} not drawn`,
-                          more: " (too many to show; select frames through the console)" });
+                          more: " (too many to show; select frames through the console)",
+                          rows: [r, rows] });
         y += BAND;
         break;
       }
@@ -122,7 +127,7 @@ export class FrameGrid {
       if (cls !== null && end - r >= 2) {
         const last = Math.min(n, end * this.cols) - 1;
         this.bands.push({ y, text: `MFN ${r * this.cols}–${last}: ${cls}`,
-                          more: ` (${last - r * this.cols + 1} frames)` });
+                          more: ` (${last - r * this.cols + 1} frames)`, rows: [r, end] });
         y += BAND;
       } else {
         for (; r < end; r += 1) { this.rowY[r] = y; y += this.pitch; drawn += 1; }
@@ -149,6 +154,19 @@ export class FrameGrid {
     return { x: box.left + r.x + r.size / 2, y: box.top + r.y + r.size / 2 };
   }
 
+  // Like clientCentre, but a cell in a folded row gives its column's point on the band
+  // (a migration batch flies into free frames before they are populated).
+  clientPoint(i) {
+    const centre = this.clientCentre(i);
+    if (centre || i === null) return centre;
+    const row = Math.floor(i / this.cols);
+    const band = this.bands.find((b) => b.rows && row >= b.rows[0] && row < b.rows[1]);
+    if (!band) return null;
+    const box = this.canvas.getBoundingClientRect();
+    return { x: box.left + AXIS + (i % this.cols) * this.pitch + this.cell / 2,
+             y: box.top + band.y + BAND / 2 };
+  }
+
   resize() {
     const dpr = window.devicePixelRatio || 1;
     const w = Math.round(this.width * dpr);
@@ -171,6 +189,58 @@ export class FrameGrid {
     const row = this.rowY.findIndex((top) => top !== null && y >= top && y < top + this.pitch);
     const i = row * this.cols + col;
     return row >= 0 && i < this.count() ? i : null;
+  }
+
+  // Marks that are not page_info: the migration badge of the page in this cell (on the
+  // host the guest moved to, once no animation is holding the state back) and the
+  // page-table-shaped contents of a page that is no page table (server-computed).
+  // After a migration, the source host's frames the guest left: MFN -> the PFN it held.
+  ghosts() {
+    const m = this.store.migration;
+    // (a huge guest's ghost would be every row: only teaching-sized ones get it)
+    if (this.mode !== m.src || m.state !== "ok" || this.view.overlay.size ||
+        m.left.size > MAX_GHOSTS) return new Map();
+    const out = new Map();
+    for (const [mfn, pfn] of m.left) {
+      if (this.view.ownerName(this.mode, mfn) !== "guest") out.set(mfn, pfn);
+    }
+    return out;
+  }
+
+  drawGhost(i, pfn) {
+    const rect = this.cellRect(i);
+    if (!rect) return;
+    const { x, y, size } = rect;
+    const { ctx } = this;
+    ctx.save();
+    ctx.globalAlpha = 0.55;
+    ctx.strokeStyle = "#666";
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash([3, 2]);
+    ctx.strokeRect(x + 1, y + 1, size - 2, size - 2);
+    if (size >= 18) {
+      ctx.fillStyle = "#444";
+      ctx.font = `600 ${Math.round(Math.min(size * 0.34, 16))}px system-ui, sans-serif`;
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      ctx.fillText(String(pfn), x + size / 2, y + size / 2);
+    }
+    ctx.restore();
+  }
+
+  // Data pages, all sent raw, carry no badge: "sent raw" marks the pages where it matters
+  // (page tables, or pages holding page-table entries).
+  decorate(frame, mfn, pfn) {
+    if (frame.owner === "guest" && mfn !== null && this.shapes?.has(`${this.host}:${mfn}`)) {
+      frame.ptShaped = true;
+    }
+    const m = this.store.migration;
+    if (pfn === null || pfn === undefined || m.state === "not_started" || this.view.overlay.size ||
+        (this.mode !== "guest" && this.mode !== m.dst)) return;
+    const table = PAGE_TABLE_TYPES.has(frame.type) || frame.ptShaped;
+    if (m.lost.has(pfn)) frame.badge = "lost";
+    else if (m.outcome.get(pfn) === "normalised" && m.localised.has(pfn)) frame.badge = "localised";
+    else if (m.outcome.get(pfn) === "raw" && table) frame.badge = "raw";
   }
 
   // The frame behind cell i, and the (mfn, pfn) it stands for.
@@ -201,7 +271,9 @@ export class FrameGrid {
     const counts = frame.count === undefined ? ""
       : `; count ${frame.count}, type count ${frame.type_count}`;
     const lost = frame.lost ? " · LOST by the migration (final contents not sent)" : "";
-    this.canvas.title = `${where}: ${frame.owner}${frame.type ? `, ${frame.type}` : ""}${counts}${lost}`;
+    const ghost = this.ghostMap?.get(i);
+    const was = ghost !== undefined ? ` — MFN ${i} was PFN ${ghost}'s frame before the migration` : "";
+    this.canvas.title = `${where}: ${frame.owner}${frame.type ? `, ${frame.type}` : ""}${counts}${lost}${was}`;
     this.onHover(this.host, mfn, pfn);
   }
 
@@ -224,12 +296,20 @@ export class FrameGrid {
       if (top === null) return;
       for (let i = r * this.cols; i < Math.min(n, (r + 1) * this.cols); i += 1) {
         const rect = this.cellRect(i);
-        const { frame, mfn } = this.frameAt(i);
+        const { frame, mfn, pfn } = this.frameAt(i);
+        this.decorate(frame, mfn, pfn);
         drawCell(ctx, rect.x, rect.y, rect.size, frame, this.mode === "guest" ? i : mfn);
       }
     });
     this.drawAxis();
     for (const band of this.bands) this.drawBand(band);
+    // A faded ghost of the layout the guest left on the source: which PFN each frame held.
+    this.ghostMap = this.ghosts();
+    for (const [mfn, pfn] of this.ghostMap) this.drawGhost(mfn, pfn);
+    for (const key of this.ui.diffs) {   // compare view: differs from the other pane
+      const [host, mfn] = key.split(":");
+      this.dashedRing(this.indexOf(host, Number(mfn)));
+    }
     for (const [key, label] of this.ui.flashes) {
       const [host, mfn] = key.split(":");
       this.ring(this.indexOf(host, Number(mfn)), STALE_COLOUR, 4, label);
@@ -271,6 +351,29 @@ export class FrameGrid {
     this.rowY.forEach((y, r) => {
       if (y !== null) ctx.fillText(String(r * this.cols), AXIS - 8, y + this.cell / 2);
     });
+  }
+
+  dashedRing(i) {
+    const rect = i === null ? null : this.cellRect(i);
+    if (!rect) return;
+    const { x, y, size } = rect;
+    const { ctx } = this;
+    ctx.save();
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = DIFF_COLOUR;
+    ctx.setLineDash([6, 3]);
+    ctx.strokeRect(x - 2, y - 2, size + 4, size + 4);
+    if (size >= 20) {   // a second cue besides colour: the "differs" sign in the corner
+      ctx.setLineDash([]);
+      ctx.fillStyle = DIFF_COLOUR;
+      ctx.fillRect(x - 2, y - 2, 14, 14);
+      ctx.fillStyle = "#ffffff";
+      ctx.font = "700 12px system-ui, sans-serif";
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      ctx.fillText("≠", x + 5, y + 5);
+    }
+    ctx.restore();
   }
 
   ring(i, colour, width, label = "") {

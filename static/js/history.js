@@ -1,15 +1,16 @@
 // The history list: every event of the session, with its rc and assertion results. It also
 // feeds the intent tracker, which needs the whole history, not only what this tab saw.
-import { getEvents } from "./api.js";
 import { resultText } from "./console.js";
 import { deltaText } from "./deltas.js";
 import { fnLink } from "./codelinks.js";
-import { el } from "./dom.js";
+import { el, scrollWithin } from "./dom.js";
 import { describeStep } from "./steps.js";
 
 // fail: an assertion does not hold; error: a hypercall failed that nobody expected to.
 // An error the step's `expect` asked for is a success.
 const MAX_DELTA_LINES = 200;
+const WINDOW = 40;    // events listed each side of the moment shown
+const MARGIN = 10;    // re-centre the list when the moment comes this close to its edge
 
 export function eventOutcome(event) {
   if (event.assertions.some((a) => !a.ok)) return "fail";
@@ -18,39 +19,91 @@ export function eventOutcome(event) {
 }
 
 export class History {
-  // onReload(events): the session's earlier events, once fetched after a load
-  constructor(list, store, intent, onReload) {
-    Object.assign(this, { list, store, intent, onReload });
+  // onReload(events): the session's earlier events, once fetched after a load;
+  // onPick(seq): an event's number was clicked (the timeline goes there)
+  constructor(list, store, intent, onReload, onPick = () => {}) {
+    Object.assign(this, { list, store, intent, onReload, onPick });
     this.events = new Map();
+    this.sorted = [];
     store.on("load", () => this.reload());
+    store.on("history", (events) => {
+      this.add(events.filter(Boolean));
+      this.onReload(events.filter(Boolean));
+    });
     store.on("event", (ev) => this.add([ev]));
+    store.on("extend", (ev) => this.add([ev]));
+    store.on("seek", () => this.mark());
   }
 
-  async reload() {
+  reload() {
     this.events.clear();
+    this.sorted = [];
+    this.window = null;
     this.list.replaceChildren();
     this.intent.reset();
-    const sessionId = this.store.sessionId;
     if (this.store.seq === 0) {
       this.list.append(el("li", { class: "hint" },
         "No steps yet: run the scenario (Next step, n) or send a hypercall from the console."));
+    }
+  }
+
+  // Only the events around the moment shown are in the list (WINDOW each side): a session
+  // of thousands of events would make every seek re-lay out thousands of items.
+  render() {
+    const all = this.sorted;
+    const seq = this.store.seq;
+    // events are held in seq order, usually exactly 1..head: look there first
+    let c = all[seq - 1]?.seq === seq ? seq - 1 : all.findIndex((e) => e.seq >= seq);
+    if (c < 0) c = all.length - 1;
+    const lo = Math.max(0, c - WINDOW);
+    const hi = Math.min(all.length, c + WINDOW + 1);
+    const items = all.slice(lo, hi).map((e) => this.item(e));
+    if (lo > 0) {
+      items.unshift(el("li", { class: "hint" }, `… ${lo} earlier events: go back on the timeline to list them`));
+    }
+    if (hi < all.length) {
+      items.push(el("li", { class: "hint" }, `… ${all.length - hi} later events`));
+    }
+    this.list.replaceChildren(...items);
+    this.window = all.length ? [all[lo].seq, all[hi - 1].seq, lo > 0, hi < all.length] : null;
+    this.mark(false);
+  }
+
+  // Events after the moment shown are greyed; the one that led to it is outlined.
+  mark(rerender = true) {
+    const seq = this.store.seq;
+    const w = this.window;
+    const inside = w && (seq >= w[0] + MARGIN || !w[2]) && (seq <= w[1] - MARGIN || !w[3]);
+    if (rerender && w && !inside) {
+      this.render();
       return;
     }
-    const { events } = await getEvents(sessionId, 0);
-    if (this.store.sessionId !== sessionId) return;
-    this.add(events);
-    this.onReload(events);
+    let viewed = null;
+    for (const li of this.list.children) {
+      const n = Number(li.dataset.seq);
+      if (!n) continue;
+      li.classList.toggle("future", n > seq);
+      li.classList.toggle("viewed", n === seq);
+      if (n === seq) viewed = li;
+    }
+    if (this.store.live) scrollWithin(this.list, this.list.lastElementChild);
+    else scrollWithin(this.list, viewed || this.list.firstElementChild);
   }
 
   add(events) {
     const fresh = events.filter((e) => !this.events.has(e.seq));
     if (!fresh.length) return;
     for (const e of fresh) this.events.set(e.seq, e);
-    const all = [...this.events.values()].sort((a, b) => a.seq - b.seq);
-    this.intent.reset();
-    for (const e of all) this.intent.record(e);
-    this.list.replaceChildren(...all.map((e) => this.item(e)));   // (drops the hint too)
-    this.list.lastElementChild?.scrollIntoView({ block: "nearest" });
+    const last = this.sorted.length ? this.sorted[this.sorted.length - 1].seq : 0;
+    if (fresh.every((e) => e.seq > last)) {   // the usual case: new events at the end
+      this.sorted.push(...fresh.sort((a, b) => a.seq - b.seq));
+      for (const e of fresh) this.intent.record(e);
+    } else {
+      this.sorted = [...this.events.values()].sort((a, b) => a.seq - b.seq);
+      this.intent.reset();
+      for (const e of this.sorted) this.intent.record(e);
+    }
+    this.render();   // (drops the hint too)
   }
 
   // One line per event; opening it lists the event's deltas with the Xen function of each.
@@ -59,8 +112,10 @@ export class History {
     const checks = event.assertions.map((a) =>
       el("span", { class: a.ok ? "pass" : "fail", title: `${a.what}: expected ${JSON.stringify(a.expected)}, got ${JSON.stringify(a.actual)}` },
          a.ok ? "✓" : "✗"));
+    const seqLink = el("span", { class: "seq", title: "Show the state after this event" }, `#${event.seq}`);
+    seqLink.addEventListener("click", (e) => { e.preventDefault(); this.onPick(event.seq); });
     const summary = el("summary", {},
-      el("span", { class: "seq" }, `#${event.seq}`),
+      seqLink,
       el("span", { class: "what" }, describeStep(event.step)),
       el("span", { class: "rc" }, resultText(event)),
       ...checks,

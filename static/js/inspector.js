@@ -83,6 +83,10 @@ export class Inspector {
       if (what === "highlights" && this.detail) this.render();
     });
     store.on("event", () => { if (this.ui.selected) this.refresh(); });
+    store.on("seek", () => {   // debounced: a drag over the timeline asks once
+      clearTimeout(this.seekTimer);
+      if (this.ui.selected) this.seekTimer = setTimeout(() => this.refresh(), 120);
+    });
     store.on("load", () => this.ui.select(null));
     this.render();
   }
@@ -97,7 +101,8 @@ export class Inspector {
       return;
     }
     try {
-      const detail = await frameDetail(this.store.sessionId, sel.host, sel.mfn);
+      const past = this.store.live ? null : this.store.seq;
+      const detail = await frameDetail(this.store.sessionId, sel.host, sel.mfn, past);
       if (token !== this.token) return;   // a newer selection or event won
       this.detail = { ...detail, lost: this.store.isLost(detail.host, detail.pfn) };
     } catch (err) {
@@ -135,6 +140,7 @@ export class Inspector {
       dl.append(el("dt", {}, label), el("dd", { "data-testid": `inspector-${key}` }, value));
     }
     body.replaceChildren(title, explain, dl, this.entriesTable(d));
+    this.decorate?.(body, d);   // the compare view outlines what differs from the other pane
   }
 
   entriesTable(d) {

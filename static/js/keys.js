@@ -16,6 +16,8 @@ export function installShortcuts(actions, help) {
       ArrowLeft: () => actions.move(-1, 0), ArrowRight: () => actions.move(1, 0),
       ArrowUp: () => actions.move(0, -1), ArrowDown: () => actions.move(0, 1),
       Escape: actions.clear,
+      ",": actions.back, ".": actions.forward, Home: actions.start, End: actions.end,
+      g: actions.jump,   // PageUp / PageDown: present.js (a clicker), back and forward too
     }[e.key];
     if (action) {
       e.preventDefault();

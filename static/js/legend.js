@@ -17,6 +17,10 @@ const MARKS = [
   ["lost", guestPage("writable", { lost: true }),
    "lost by the migration: an older copy or an empty frame (cross)"],
   ["lost-none", { owner: "free", lost: true }, "lost by the migration: no frame at all"],
+  ["pt-shaped", guestPage("writable", { ptShaped: true }),
+   "not a page table, but holds page-table entries (dotted frame)"],
+  ["badge-localised", guestPage("l2", { badge: "localised" }), "after migration: normalised + localised"],
+  ["badge-raw", guestPage("writable", { badge: "raw" }), "after migration: sent raw"],
   ["foreign", { owner: "dom0" }, "another domain's frame (grey, dot)"],
   ["free", { owner: "free" }, "free frame (empty)"],
 ];

@@ -14,9 +14,9 @@ function pfnList(pfns) {
   return list.length > MAX_LISTED ? `${shown} … and ${list.length - MAX_LISTED} more` : shown;
 }
 
-function stopped(store) {
-  if (store.guestPaused) return " (suspended and paused)";
-  return store.guestSuspended ? " (suspended)" : "";
+function stopped(view) {
+  if (view.paused) return " (suspended and paused)";
+  return view.suspended ? " (suspended)" : "";
 }
 
 // What the destination holds for each lost PFN.
@@ -27,9 +27,11 @@ export function lostText(m) {
   return parts.length ? `the guest lost ${parts.join(", ")}` : "";
 }
 
-export function stateText(store) {
-  const m = store.migration;
-  const where = `Guest runs on the ${store.guest.host} host${stopped(store)}.`;
+// view: {migration, host, paused, suspended}: the state shown (the store's, or as of the
+// animation frame being played)
+export function stateText(view) {
+  const m = view.migration;
+  const where = `Guest runs on the ${view.host} host${stopped(view)}.`;
   const by = m.toolstack ? ` (tool stack ${m.toolstack})` : "";
   const lost = lostText(m);
   switch (m.state) {
@@ -70,6 +72,7 @@ export class MigrationPanel {
     }
     store.on("load", () => this.render());
     store.on("event", () => this.render());
+    store.on("seek", () => this.render());
   }
 
   // The tool stack goes with the step that starts a migration; xl is the default.
@@ -80,10 +83,15 @@ export class MigrationPanel {
     return { migrate: { phase, toolstack } };
   }
 
-  render() {
-    const m = this.store.migration;
+  // view: the state as of the animation frame being played; none: the store's state.
+  render(view = null) {
+    const s = this.store;
+    const shown = view || { migration: s.migration, host: s.guest.host, paused: s.guestPaused,
+                            suspended: s.guestSuspended };
+    const m = shown.migration;
+    this.root.dataset.asOf = view ? "animation" : "state";
     const state = this.root.querySelector("[data-testid=migration-state]");
-    state.textContent = stateText(this.store);
+    state.textContent = stateText(shown);
     state.dataset.state = m.state;
     state.dataset.lost = [...m.lost.keys()].sort((a, b) => a - b).join(" ");
     const rows = m.rounds.map((r) => el("tr", {}, ...ROUND_COLUMNS.map((c) => el("td", {}, String(r[c] ?? "")))));

@@ -1,9 +1,12 @@
 // The scenario menu, the loaded scenario's script with the cursor and the inline results of
 // each step, and the patched/unpatched switch (a new session of the same scenario).
 import { createSession, listScenarios } from "./api.js";
-import { el } from "./dom.js";
+import { el, scrollWithin } from "./dom.js";
 import { eventOutcome } from "./history.js";
 import { describeStep, expectText, isScriptStep } from "./steps.js";
+
+const WINDOW = 40;    // steps listed each side of the cursor
+const MARGIN = 10;    // re-centre the list when the cursor comes this close to its edge
 
 function assertionText(a) {
   const show = (v) => (typeof v === "string" ? v : JSON.stringify(v));
@@ -35,6 +38,12 @@ export class ScriptPanel {
     });
     store.on("load", () => { this.results.clear(); this.render(); });
     store.on("event", (ev, s) => this.advanced(ev, s));
+    store.on("seek", () => this.renderMoved());
+    this.seekTo = null;   // (seq) => show that moment; set by the page
+    this.list.addEventListener("click", (e) => {
+      const li = e.target.closest("li[data-seq]");
+      if (li && this.seekTo) this.seekTo(Number(li.dataset.seq));
+    });
   }
 
   async loadCatalogue() {
@@ -71,13 +80,26 @@ export class ScriptPanel {
     progress.dataset.kind = "error";
   }
 
+  // The same history under the other variant, shown at the same moment.
   async switchVariant(xen) {
-    const file = this.currentFile();
-    if (!file || xen === this.store.meta.xen) return;
-    await this.start(file, xen);
+    const s = this.store;
+    if (!s.loaded || xen === s.meta.xen) return;
+    const at = s.live ? null : s.seq;
+    try {
+      const forked = await this.link.fork(s.head, xen);
+      await this.openSession(forked.id, at);
+    } catch (err) {
+      this.showError(`Could not switch to ${xen}: ${err.message}`);
+      this.render();
+    }
   }
 
   async run(count) {
+    // Looking at the past, the script's next steps have run already: play them forward.
+    if (!this.store.live && this.seekTo) {
+      this.seekTo(count === "all" ? this.store.head : this.store.seq + 1);
+      return;
+    }
     this.setBusy(true);
     try {
       await this.link.run(count);
@@ -89,7 +111,7 @@ export class ScriptPanel {
   }
 
   setBusy(busy) {
-    const done = this.store.cursor >= this.store.script.length;
+    const done = this.store.cursor >= this.store.script.length && this.store.live;
     this.nextButton.disabled = busy || done;
     this.allButton.disabled = busy || done;
   }
@@ -120,31 +142,110 @@ export class ScriptPanel {
     this.header.querySelector(`input[name=xen][value=${s.meta.xen}]`).checked = true;
     const file = this.currentFile();
     if (file) this.select.value = file;
-    for (const radio of this.header.querySelectorAll("input[name=xen]")) radio.disabled = !file;
-    this.header.querySelector("[data-testid=variant]").title = file
-      ? "Switching starts a new session of this scenario under the other Xen"
-      : "This session's scenario is not in the catalogue, so it cannot be restarted under the other Xen";
+    this.header.querySelector("[data-testid=variant]").title =
+      "Switching replays this session's steps under the other Xen, in a new session, at the same moment";
     this.root.querySelector("[data-testid=scenario-title]").textContent = s.meta.title;
     this.root.querySelector("[data-testid=scenario-description]").textContent = s.meta.description;
+    this.progress();
+    // Only the steps around the cursor are listed (WINDOW each side): a script of thousands
+    // would make every step and seek re-lay out thousands of items.
+    const lo = Math.max(0, s.cursor - WINDOW);
+    const hi = Math.min(s.script.length, s.cursor + WINDOW + 1);
+    const items = s.script.slice(lo, hi).map((step, i) => this.item(step, lo + i));
+    if (lo > 0) items.unshift(el("li", { class: "hint", value: "0" }, `… ${lo} steps before`));
+    if (hi < s.script.length) items.push(el("li", { class: "hint" }, `… ${s.script.length - hi} more steps`));
+    this.list.replaceChildren(...items);
+    this.window = [lo, hi];
+    const focus = this.list.querySelector(".current") || this.list.lastElementChild;
+    scrollWithin(this.list, focus);
+    this.renderedCursor = s.cursor;
+    this.setBusy(false);
+  }
+
+  // After a seek only the steps between the old and the new cursor change state; their
+  // results stay in the list and are hidden (class "unrun") while not yet run at the
+  // moment shown. Toggling classes keeps a seek cheap in a script of thousands of steps.
+  renderMoved() {
+    const s = this.store;
+    const w = this.window;
+    const inside = w && (s.cursor >= w[0] + MARGIN || w[0] === 0) &&
+      (s.cursor <= w[1] - MARGIN || w[1] === s.script.length);
+    if (this.renderedCursor === undefined || !inside) {
+      this.render();
+      return;
+    }
+    const lo = Math.max(w[0], Math.min(this.renderedCursor, s.cursor) - 1);
+    const hi = Math.min(w[1] - 1, Math.max(this.renderedCursor, s.cursor) + 1);
+    const first = this.list.querySelector("[data-testid=script-step]");
+    for (let i = lo; i <= hi; i += 1) {
+      const li = first && this.list.children[i - w[0] + (first === this.list.firstElementChild ? 0 : 1)];
+      if (!li) continue;
+      const state = i < s.cursor ? "done" : i === s.cursor ? "current" : "todo";
+      if (li.dataset.state === state) continue;
+      li.classList.remove("done", "current", "todo");
+      li.classList.add(state);
+      li.dataset.state = state;
+      li.classList.toggle("unrun", state !== "done");
+    }
+    this.progress();
+    scrollWithin(this.list, this.list.querySelector(".current") || this.list.lastElementChild);
+    this.renderedCursor = s.cursor;
+    this.setBusy(false);
+  }
+
+  progress() {
+    const s = this.store;
     const total = s.script.length;
     const progress = this.root.querySelector("[data-testid=script-progress]");
     delete progress.dataset.kind;
     progress.textContent = total
       ? `${Math.min(s.cursor, total)} of ${total} steps run` : "This session has no script: use the console.";
-    this.list.replaceChildren(...s.script.map((step, i) => this.item(step, i)));
-    const focus = this.list.querySelector(".current") || this.list.lastElementChild;
-    focus?.scrollIntoView({ block: "nearest" });
-    this.renderedCursor = s.cursor;
-    this.setBusy(false);
+  }
+
+  // A migrate step as its phases and rounds (from its deltas), each replayable: clicking
+  // one shows the step from there, animated.
+  phases(ev) {
+    const stats = [...ev.deltas].reverse().find((d) => d.kind === "migration" && d.event === "stats");
+    const rows = [];
+    let round = 0;
+    ev.deltas.forEach((d, index) => {
+      if (d.kind !== "migration" || (d.event !== "phase" && d.event !== "failed")) return;
+      if (d.event === "failed") {
+        rows.push([index, `failed: ${d.why}`]);
+        return;
+      }
+      const r = stats?.rounds?.[round];
+      round += 1;
+      const what = d.phase === "round" ? `round ${round}` : d.phase;
+      const counts = r ? [r.sent && `${r.sent} sent`, r.normalised && `${r.normalised} normalised`,
+                          r.deferred && `${r.deferred} deferred`, r.localised && `${r.localised} localised`,
+                          r.pinned && `${r.pinned} pinned`].filter(Boolean).join(", ") : "";
+      rows.push([index, counts ? `${what}: ${counts}` : what]);
+    });
+    const list = el("ol", { class: "sub", "data-testid": "script-phases" });
+    for (const [index, text] of rows) {
+      const sub = el("li", { "data-testid": "script-phase", "data-delta": String(index),
+                             title: "Replay the migration from here" }, `▸ ${text}`);
+      sub.addEventListener("click", (e) => {
+        e.stopPropagation();
+        this.replayFrom?.(ev.seq, index);
+      });
+      list.append(sub);
+    }
+    return list;
   }
 
   item(step, i) {
-    const ev = this.results.get(i);
     const state = i < this.store.cursor ? "done" : i === this.store.cursor ? "current" : "todo";
+    // In the past, results of steps that have not happened yet are hidden ("unrun").
+    const ran = this.results.get(i);
+    const ev = ran || null;
     const outcome = ev ? eventOutcome(ev) : "";
-    const li = el("li", { class: `${state} ${outcome} ${"note" in step && Object.keys(step).length === 1 ? "narration" : ""}`,
+    const li = el("li", { class: `${state} ${outcome} ${ran && state !== "done" ? "unrun" : ""} ${"note" in step && Object.keys(step).length === 1 ? "narration" : ""}`,
                           "data-testid": "script-step", "data-index": String(i), "data-state": state,
-                          "data-outcome": outcome },
+                          value: i + 1,
+                          "data-outcome": outcome, ...(ran ? { "data-seq": String(ran.seq) } : {}),
+                          ...(ran ? { title: `Show the state after this step (#${ran.seq})` } : {}) },
       el("span", { class: "what" }, describeStep(step)),
       step.expect !== undefined ? el("span", { class: "expect" }, expectText(step.expect)) : null);
     if (step.note && Object.keys(step).length > 1) li.append(el("p", { class: "note" }, step.note));
@@ -157,6 +258,7 @@ export class ScriptPanel {
                             "data-ok": String(a.ok) }, assertionText(a)));
       }
       if (ev.message && ev.rc !== 0) li.append(el("p", { class: "message" }, ev.message));
+      if (ev.op === "migrate") li.append(this.phases(ev));
     }
     return li;
   }

@@ -1,6 +1,7 @@
 // The Socket.IO link to one session: join (snapshot, or catch-up from the last applied
 // seq after a reconnect), ordered application of pushed events, and the step/run calls.
-// Ordering rules are those of docs/protocol.md: apply an event only if it is seq + 1.
+// Ordering rules are those of docs/protocol.md: apply an event only if it is head + 1 (the
+// store may show an earlier moment, but it holds every event up to its head).
 
 const ACK_TIMEOUT_MS = 15000;
 
@@ -52,11 +53,11 @@ export class SessionLink {
       await new Promise((resolve) => this.socket.once("connect", resolve));
       if (this.sessionId !== sessionId) return null;         // superseded meanwhile
     }
-    const catchUp = this.store.sessionId === sessionId && this.store.seq > 0;
+    const catchUp = this.store.sessionId === sessionId && this.store.head > 0;
     const joining = (async () => {
       let ack;
       try {
-        ack = await this.call("join", catchUp ? { session: sessionId, since: this.store.seq }
+        ack = await this.call("join", catchUp ? { session: sessionId, since: this.store.head }
                                               : { session: sessionId });
       } catch (err) {
         if (!catchUp || err.field !== "since") throw err;
@@ -87,7 +88,7 @@ export class SessionLink {
       this.pending.set(ev.seq, ev);   // before the join ack: keep until the state is there
       return;
     }
-    if (ev.seq <= this.store.seq) return;
+    if (ev.seq <= this.store.head) return;
     this.pending.set(ev.seq, ev);
     this.flush();
     if (this.pending.size) {
@@ -97,25 +98,34 @@ export class SessionLink {
   }
 
   flush() {
-    for (const seq of [...this.pending.keys()]) if (seq <= this.store.seq) this.pending.delete(seq);
+    for (const seq of [...this.pending.keys()]) if (seq <= this.store.head) this.pending.delete(seq);
     let next;
-    while ((next = this.pending.get(this.store.seq + 1))) {
+    while ((next = this.pending.get(this.store.head + 1))) {
       this.pending.delete(next.seq);
       this.store.apply(next);
     }
   }
 
   // A step from the console: resolves to the event (already applied to the store).
+  // beforeChange (set by the page) forks first when the page shows the past.
   async step(step) {
+    await this.beforeChange?.();
     const ack = await this.call("step", { session: this.sessionId, step });
     this.receive(ack.event);
     return ack.event;
   }
 
   async run(count) {
+    await this.beforeChange?.();
     const ack = await this.call("run", { session: this.sessionId, count });
     for (const ev of ack.events) this.receive(ev);
     return ack.events;
+  }
+
+  // A new session from this one as of `seq` (under another Xen variant if `xen`):
+  // {id, seq, snapshot}.
+  fork(seq, xen = null) {
+    return this.call("fork", { session: this.sessionId, seq, ...(xen ? { xen } : {}) });
   }
 
   disconnect() { this.socket.disconnect(); }

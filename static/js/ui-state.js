@@ -9,6 +9,7 @@ export class UiState {
     this.view = "guest";       // guest | source | destination | both
     this.highlights = new Map();   // "host:mfn" -> label: frames a note or a failure names
     this.entryMarks = new Map();   // "host:mfn" -> Set of entry indices they name
+    this.diffs = new Set();    // "host:mfn" of frames that differ from the other pane (compare)
     this.listeners = [];
   }
 
@@ -39,6 +40,7 @@ export class UiState {
     }
     this.changed("highlights");
   }
+  setDiffs(keys) { this.diffs = new Set(keys); this.changed("diffs"); }
 
   setView(view) { this.view = view; this.changed("view"); }
 }

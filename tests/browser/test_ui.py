@@ -62,9 +62,10 @@ def assertions(page: Any) -> list[str]:
     return page.eval_on_selector_all("[data-testid=assertion]", "els => els.map(e => e.dataset.ok)")
 
 
-def snapshot_state(server: Server, session: str) -> dict[str, Any]:
-    """The server's snapshot in the shape of window.pvframes.hostState()."""
-    snap = server.api("GET", f"/api/sessions/{session}")
+def snapshot_state(server: Server, session: str, seq: int | None = None) -> dict[str, Any]:
+    """The server's snapshot (now, or as of `seq`) in the shape of
+    window.pvframes.hostState()."""
+    snap = server.api("GET", f"/api/sessions/{session}" + ("" if seq is None else f"?seq={seq}"))
     m = snap["migration"]
     out: dict[str, Any] = {"seq": snap["seq"], "guestHost": snap["guest"]["host"],
                            "p2m": snap["guest"]["p2m"],

@@ -1,0 +1,145 @@
+"""Timeline seek benchmark: a 10,000-event session of a 64-page guest, opened in headless
+Chromium; times `pvframes.seek(n)` (checkpoint + deltas forward or undone, and the redraw
+of grid and panels it triggers) to random moments. Target: every seek <= 50 ms.
+
+    python benchmarks/seek.py [--events 10000] [--seeks 300] [--chromium /usr/bin/chromium]
+
+Starts `pvframes serve` on a free port with a temporary database; needs playwright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def script(events: int) -> list[dict[str, Any]]:
+    """Hypercalls over the data pages of a 64-page bare guest, with a migration every
+    2,000 steps (the guest goes back and forth)."""
+    steps: list[dict[str, Any]] = []
+    k = 0
+    next_migration = 2000
+    while len(steps) < events:
+        if len(steps) >= next_migration:
+            steps.append({"migrate": "all"})
+            next_migration += 2000
+            continue
+        pfn, target = 30 + k % 30, 30 + (k * 7) % 30
+        steps += [{"mmuext": {"cmd": "pin_l1", "pfn": pfn}},
+                  {"mmu_update": {"pfn": pfn, "index": k % 512,
+                                  "entry": {"pfn": target, "flags": ["present"]}}},
+                  {"mmuext": {"cmd": "unpin", "pfn": pfn}},
+                  {"write": {"pfn": pfn}}]
+        k += 1
+    return steps[:events]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api(base: str, method: str, path: str, body: Any = None, timeout: float = 600) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def serve(db: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.Popen([sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1",
+                             "--port", str(port), "--db", str(db)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(base + "/api/scenarios", timeout=1).close()
+            return proc, base
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+SEEK_JS = """([targets]) => {
+  const times = [];
+  for (const n of targets) {
+    const t = performance.now();
+    window.pvframes.seek(n);
+    document.body.getBoundingClientRect();   // style and layout settled
+    times.push(performance.now() - t);
+  }
+  return times;
+}"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--seeks", type=int, default=300)
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--width", type=int, default=1440)
+    parser.add_argument("--height", type=int, default=900)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, base = serve(Path(tmp) / "bench.sqlite3")
+        try:
+            scenario = {"name": "seek-bench", "guest": {"pages": 64, "layout": "bare"},
+                        "steps": script(args.events)}
+            sid = api(base, "POST", "/api/sessions", {"scenario": scenario})["id"]
+            t = time.perf_counter()
+            seq = api(base, "POST", f"/api/sessions/{sid}/run", {"count": "all"})["seq"]
+            print(f"session {sid}: {seq} events run by the server in "
+                  f"{time.perf_counter() - t:.1f} s")
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=args.chromium,
+                                            args=["--no-sandbox", "--headless"])
+                page = browser.new_page(viewport={"width": args.width, "height": args.height})
+                t = time.perf_counter()
+                page.goto(f"{base}/?session={sid}")
+                page.wait_for_selector("body[data-timeline=ready]", timeout=600_000)
+                print(f"page ready with its timeline in {time.perf_counter() - t:.1f} s")
+                page.get_by_test_id("anim-speed").fill("0")
+                rng = random.Random(1)
+                targets = [rng.randrange(0, seq + 1) for _ in range(args.seeks)]
+                page.evaluate(SEEK_JS, [targets[:20]])   # warm up the JIT
+                times = page.evaluate(SEEK_JS, [targets])
+                state = page.evaluate("window.pvframes.hostState()")
+                final = targets[-1]
+                snap = api(base, "GET", f"/api/sessions/{sid}?seq={final}")
+                same = state["p2m"] == snap["guest"]["p2m"] and state["seq"] == final
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    times.sort()
+    p95 = times[int(len(times) * 0.95) - 1]
+    print(f"{len(times)} seeks to random moments of {seq}: median "
+          f"{statistics.median(times):.1f} ms, 95th percentile {p95:.1f} ms, "
+          f"max {times[-1]:.1f} ms (target <= 50 ms)")
+    print(f"state after the last seek matches GET ?seq={final}: {same}")
+    return 0 if times[-1] <= 50 and same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
