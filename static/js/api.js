@@ -20,6 +20,17 @@ export const listScenarios = () => request("GET", "/api/scenarios").then((d) => 
 // {scenario_file: name, xen} -> {id, seq, snapshot}
 export const createSession = (body) => request("POST", "/api/sessions", body);
 
+// Every event after `since`, following the server's pages ("more").
+export async function getAllEvents(id, since = 0) {
+  const all = [];
+  for (;;) {
+    const page = await getEvents(id, since);
+    all.push(...page.events);
+    if (!page.more || !page.events.length) return { seq: page.seq, events: all };
+    since = page.events[page.events.length - 1].seq;
+  }
+}
+
 export const getEvents = (id, since = 0) =>
   request("GET", `/api/sessions/${encodeURIComponent(id)}/events?since=${since}`);
 

@@ -2,7 +2,7 @@
 // in ?session=ID, else a new one of the first Case 1 scenario), and marks the page ready
 // (body data-state="ready", data-seq) once a snapshot is applied, for tests and tools.
 import { Animator } from "./anim.js";
-import { createCompare, createSession, exportUrl, getEvents, getShapes, getSnapshot } from "./api.js";
+import { createCompare, createSession, exportUrl, getAllEvents, getShapes, getSnapshot } from "./api.js";
 import { ComparePane, compareIds, compareUrl } from "./compare.js";
 import { DisplayState } from "./display.js";
 import { ExplorePanel } from "./explore.js";
@@ -159,8 +159,9 @@ const migrationPanel = new MigrationPanel($("[data-testid=migration]"), store,
 const animator = new Animator($("[data-testid=anim]"), $("[data-testid=flow-overlay]"), store,
   display, ui, locate);
 // While an event plays, the migration panel shows the state as of the frame being played.
+// (Only a migrate step changes that state: other events show it as it is.)
 animator.onPlayed = (event, upto) => {
-  migrationPanel.render(event ? store.migrationAsOf(event, upto) : null);
+  migrationPanel.render(event && event.op === "migrate" ? store.migrationAsOf(event, upto) : null);
 };
 const p2mLink = new P2mLink($("[data-testid=flow-overlay]"), store, ui, locate,
   () => animator.busy);
@@ -219,7 +220,7 @@ function showPosition() {
 let wantSeq = null;
 async function loadHistory() {
   const id = store.sessionId;
-  const [{ events }, snap0] = await Promise.all([getEvents(id, 0), getSnapshot(id, 0)]);
+  const [{ events }, snap0] = await Promise.all([getAllEvents(id, 0), getSnapshot(id, 0)]);
   if (store.sessionId !== id) return;
   store.setHistory(events, snap0);
   body.dataset.timeline = store.index ? "ready" : "partial";
@@ -240,6 +241,7 @@ link.beforeChange = async () => {
   body.dataset.forkedFrom = `${from.session}:${from.seq}`;
 };
 
+let urlTimer = null;
 store.on("seek", () => {
   followGuestSelection();
   showPosition();
@@ -249,9 +251,16 @@ store.on("seek", () => {
   } else {
     draw();
   }
-  const url = pane ? compareUrl(...pane.ids, store.seq)
-    : momentUrl(store.sessionId, store.seq, store.live);
-  window.history.replaceState(null, "", url);
+  // The address follows the moment, debounced: browsers throttle rapid replaceState().
+  clearTimeout(urlTimer);
+  urlTimer = setTimeout(() => {
+    const url = pane ? compareUrl(...pane.ids, store.seq)
+      : momentUrl(store.sessionId, store.seq, store.live);
+    for (const [k, v] of new URL(window.location.href).searchParams) {
+      if (!["session", "seq", "compare"].includes(k)) url.searchParams.set(k, v);   // present=1...
+    }
+    window.history.replaceState(null, "", url);
+  }, 100);
 });
 store.on("extend", () => showPosition());
 

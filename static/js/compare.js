@@ -2,7 +2,7 @@
 // lockstep (one timeline drives both stores), with what differs outlined in both panes and
 // the divergence list (as `pvframes run --xen both` prints it) beside them. B is read
 // through REST only: the view is for looking; steps still go to A.
-import { getCompare, getEvents, getSnapshot } from "./api.js";
+import { getAllEvents, getCompare, getSnapshot } from "./api.js";
 import { DisplayState } from "./display.js";
 import { el } from "./dom.js";
 import { FrameGrid } from "./grid.js";
@@ -69,7 +69,7 @@ export class ComparePane {
   async open() {
     const [, b] = this.ids;
     const [snap, { events }, snap0, cmp] = await Promise.all([
-      getSnapshot(b), getEvents(b, 0), getSnapshot(b, 0), getCompare(this.ids[0], b)]);
+      getSnapshot(b), getAllEvents(b, 0), getSnapshot(b, 0), getCompare(this.ids[0], b)]);
     this.store.load(b, snap);
     for (const e of events) this.intent.record(e);
     this.store.setHistory(events, snap0);
