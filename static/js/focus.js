@@ -66,7 +66,10 @@ export class Focus {
   event(ev) {
     if (ev.failure) return this.showFailure(ev.failure);
     if (ev.note) return this.showNote(ev.note);
-    if (!["check", "ask"].includes(ev.op)) this.ui.setHighlights([]);
+    // (Only when something is ringed: a needless change redraws every grid.)
+    if (!["check", "ask"].includes(ev.op) && (this.ui.highlights.size || this.ui.entryMarks.size)) {
+      this.ui.setHighlights([]);
+    }
     return 0;
   }
 }

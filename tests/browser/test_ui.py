@@ -384,6 +384,8 @@ def test_pin_and_unpin_the_selected_frame_from_the_keyboard(open_page: Any,
     expect(page.get_by_test_id("inspector-explain")).to_contain_text("DE-VALIDATED")
     screenshot(page, "devalidated")
     # arrow keys walk the selection: right to PFN 21, down a row (8 columns) to PFN 29
+    # (from the page, not from the console's tabs, where the arrows move between tabs)
+    page.evaluate("document.activeElement.blur()")
     page.locator("body").press("ArrowRight")
     expect(page.get_by_test_id("inspector-title")).to_contain_text("PFN 21")
     page.locator("body").press("ArrowDown")
