@@ -29,7 +29,7 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("command", "module"), [("run", "engine.runner"), ("bench", "engine.bench")]
+    ("command", "module"), [("run", "engine.runner"), ("bench", "webapp.bench")]
 )
 def test_run_and_bench_are_delegated(
     monkeypatch: pytest.MonkeyPatch, command: str, module: str
