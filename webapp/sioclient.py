@@ -27,6 +27,7 @@ class MiniClient:
         opened = self._raw()
         if not opened.startswith("0"):
             raise SocketIOError(f"unexpected open packet {opened[:80]!r}")
+        self.eio_sid: str = json.loads(opened[1:])["sid"]
         self.ws.send("40")
         while True:
             packet = self._raw()
@@ -43,7 +44,10 @@ class MiniClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise SocketIOError("timed out")
-            data = self.ws.receive(timeout=left)
+            try:
+                data = self.ws.receive(timeout=left)
+            except simple_websocket.ConnectionClosed:
+                raise SocketIOError("connection closed by the server") from None
             if data is None:
                 continue
             if isinstance(data, bytes):
