@@ -46,7 +46,7 @@ def test_a_lagging_follower_is_dropped_and_catches_up(served: Any) -> None:
     again = MiniClient(base, timeout=10)
     caught = again.call("join", {"session": session_id, "since": 0})
     assert caught["snapshot"]["seq"] == 3  # nothing lost: it starts from the current state
-    for client in (steady, again):
+    for client in (steady, laggard, again):
         client.close()
 
 
