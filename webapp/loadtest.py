@@ -98,6 +98,8 @@ def _drive(base: str, session_id: str, n_followers: int, steps: int, rate: float
     deadline = time.monotonic() + max_seconds
     followers = []
     for _ in range(n_followers):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(followers)} followers connected in time")
         client = MiniClient(base, timeout=30)
         if not client.call("join", {"session": session_id}).get("ok"):
             raise RuntimeError("join refused")
