@@ -27,6 +27,9 @@ def create_app(
     ALLOWED_HOSTS         host names the server answers to besides localhost and IP
                           literals (DNS rebinding); ["*"] = any
     SESSION_CACHE_SIZE    live sessions kept in memory; others are replayed on access
+    MESSAGE_QUEUE         e.g. redis://127.0.0.1:6379/0: Socket.IO rooms shared between
+                          processes (several workers or servers on one database)
+    WEBSOCKET_ONLY        refuse long-polling (several workers: no sticky sessions)
     SNAPSHOT_AFTER_S      CPU seconds of steps after which a session's state is stored
                           beside its log (fast reopen); None = never
     LIMITS                overrides of webapp.limits.Limits, e.g. {"max_body_bytes": 4194304}
@@ -48,6 +51,8 @@ def create_app(
         SESSION_CACHE_SIZE=64,
         LIMITS=None,
         SNAPSHOT_AFTER_S=0.5,
+        MESSAGE_QUEUE=None,
+        WEBSOCKET_ONLY=False,
         TEMPLATE_FOLDER=None,
     )
     if test_config is None:
@@ -83,6 +88,8 @@ def create_app(
         # (webapp/wire.py); past max_transport_bytes Engine.IO itself closes the connection.
         serializer=wire.safe_packet_class(limits),
         max_http_buffer_size=limits.max_transport_bytes,
+        message_queue=app.config["MESSAGE_QUEUE"],
+        transports=["websocket"] if app.config["WEBSOCKET_ONLY"] else None,
         # Handle each client's messages in arrival order, so a tab's steps apply in the
         # order it sent them; other clients have their own connection threads.
         async_handlers=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,15 @@ DELEGATED = {
     "explore": ("engine.explore_cli", "search for short sequences that reach a goal"),
     "db": ("webapp.dbtool", "check or recover the session database (check|recover --db PATH)"),
 }
+
+
+def _importable(name: str) -> bool:
+    if name in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="another origin allowed to call the API and Socket.IO "
                        "(repeatable), e.g. https://course.example.edu")
+    serve.add_argument("--server", choices=["gunicorn", "werkzeug"], default="gunicorn",
+                       help="gunicorn's threaded worker (default) or Werkzeug's "
+                       "development server")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="worker processes (gunicorn; N > 1 needs --message-queue)")
+    serve.add_argument("--threads", type=int, default=100, metavar="N",
+                       help="threads per worker: one per open WebSocket (default %(default)s)")
+    serve.add_argument("--keep-alive", type=int, default=5, metavar="S",
+                       help="close connections that send nothing for S seconds, including "
+                       "new ones that never send a request (default %(default)s)")
+    serve.add_argument("--timeout", type=int, default=120, metavar="S",
+                       help="restart a worker stuck for S seconds (default %(default)s)")
+    serve.add_argument("--message-queue", metavar="URL",
+                       help="e.g. redis://127.0.0.1:6379/0: Socket.IO rooms shared by every "
+                       "worker and server on the same database")
     for name, (_module, help_text) in DELEGATED.items():
         # Listed for --help only; main() hands these over before argparse sees them.
         commands.add_parser(name, help=help_text, add_help=False)
@@ -40,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "bench" and _importable("engine.bench"):
+        # The engine's benchmark, plus the web app's figures (reopen, Socket.IO latency).
+        from . import bench_server
+
+        bench = importlib.import_module("engine.bench")
+        return int(bench.main(args[1:], extra=bench_server.extra) or 0)
     if args and args[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[args[0]][0])
         return int(module.main(args[1:]) or 0)
@@ -51,26 +82,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["ALLOWED_HOSTS"] = options.allowed_host
     if options.cors_origin:
         overrides["CORS_ALLOWED_ORIGINS"] = options.cors_origin
-    return serve(options.host, options.port, overrides)
+    if options.message_queue:
+        overrides["MESSAGE_QUEUE"] = options.message_queue
+    if options.workers < 1:
+        print("pvframes: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if options.workers > 1:
+        if options.server != "gunicorn" or not options.message_queue:
+            print("pvframes: --workers N > 1 needs gunicorn and --message-queue redis://...: "
+                  "each worker must see the others' Socket.IO rooms", file=sys.stderr)
+            return 2
+        overrides["WEBSOCKET_ONLY"] = True  # no sticky sessions between workers
+    from .serving import ServeOptions
+
+    serve_options = ServeOptions(host=options.host, port=options.port,
+                                 workers=options.workers, threads=options.threads,
+                                 keep_alive_s=options.keep_alive, timeout_s=options.timeout)
+    return serve(options.host, options.port, overrides, server=options.server,
+                 options=serve_options)
 
 
-def serve(host: str, port: int, overrides: dict[str, object] | None = None) -> int:
+def serve(host: str, port: int, overrides: dict[str, object] | None = None,
+          server: str = "werkzeug", options: object = None) -> int:
     from . import create_app
     from .extensions import socketio
     from .schema import DatabaseProblem
+    from .serving import NoDelayHandler, ServeOptions, run_gunicorn
 
     try:
-        app = create_app(overrides=overrides or None)
+        app = create_app(overrides=overrides or None)  # checks the database before forking
     except DatabaseProblem as exc:
         print(f"pvframes: {exc}", file=sys.stderr)
         return 1
     shown = f"[{host}]" if ":" in host else host
-    print(f"pvframes: serving on http://{shown}:{port}/ (sessions in {app.config['DATABASE']})",
-          flush=True)
+    print(f"pvframes: serving on http://{shown}:{port}/ (sessions in {app.config['DATABASE']};"
+          f" {server})", flush=True)
+    if server == "gunicorn":
+        app.extensions["pvframes"].store.close()  # each worker opens its own after fork
+        run_gunicorn(lambda: create_app(overrides=overrides or None),
+                     options if isinstance(options, ServeOptions) else
+                     ServeOptions(host=host, port=port))
+        return 0
     # The Werkzeug server is what the threading mode uses; without this flag Flask-SocketIO
     # refuses to start whenever stdin is not a terminal (CI, systemd; #1814).
     # debug and the reloader stay off whatever the environment says: Werkzeug's debugger
     # runs code for whoever reaches it.
     socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, debug=False,
-                 use_reloader=False)
+                 use_reloader=False, request_handler=NoDelayHandler)
     return 0

@@ -38,7 +38,23 @@ def broadcast(session_id: str, event: Event) -> None:
     room = room_for(session_id)
     if not room_may_have_members(room):
         return
+    shed_laggards(room)
     socketio.emit("event", ENCODED.get(event), to=room)
+
+
+def shed_laggards(room: str) -> None:
+    """Backpressure: a follower whose outgoing queue is past the limit is disconnected
+    rather than queued for without bound. Its client reconnects and joins with `since`,
+    catching up from the log in pages; writers and other followers never wait for it."""
+    server = socketio.server
+    limit = service().limits.max_follower_backlog
+    for sid, eio_sid in list(server.manager.get_participants("/", room)):
+        eio_socket = server.eio.sockets.get(eio_sid)
+        queue = getattr(eio_socket, "queue", None)
+        if queue is not None and queue.qsize() > limit:
+            current_app.logger.warning("dropping follower %s: %d messages behind", sid,
+                                       queue.qsize())
+            server.disconnect(sid)
 
 
 def room_may_have_members(room: str) -> bool:

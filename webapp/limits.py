@@ -42,6 +42,8 @@ class Limits:
     max_events_per_response: int = 500  # `run` and `events` are paged beyond this
     max_response_event_bytes: int = 4 << 20  # ... or beyond this many bytes of events
     max_request_seconds: float = 10.0  # a `run` stops between steps after this much CPU time
+    max_follower_backlog: int = 200  # messages queued for one client; past it the client
+    # is dropped and reconnects to catch up by seq, instead of slowing everyone (13.7)
     # -- the server's memory -------------------------------------------------------------
     cache_bytes: int = 1536 << 20  # live sessions kept in memory, by estimated size
 

@@ -154,7 +154,7 @@ def test_no_debugger_in_any_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert app.debug is False
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(socketio, "run", lambda app, **kw: calls.append(kw))
-    assert cli.main(["serve", "--db", str(tmp_path / "d.sqlite3")]) == 0
+    assert cli.main(["serve", "--server", "werkzeug", "--db", str(tmp_path / "d.sqlite3")]) == 0
     assert calls[0]["debug"] is False and calls[0]["use_reloader"] is False
     assert calls[0]["host"] == "127.0.0.1"  # loopback unless told otherwise
     app.extensions["pvframes"].store.close()

@@ -36,7 +36,7 @@ def test_run_and_bench_are_delegated(
 ) -> None:
     seen: list[list[str]] = []
     fake = types.ModuleType(module)
-    fake.main = lambda argv: seen.append(list(argv)) or 1  # type: ignore[attr-defined]
+    fake.main = lambda argv, **kw: seen.append(list(argv)) or 1  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module, fake)
     assert cli.main([command, "a.yaml", "--xen", "both", "--json"]) == 1
     assert seen == [["a.yaml", "--xen", "both", "--json"]]
@@ -48,7 +48,8 @@ def test_serve_prints_the_url_and_runs(
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(socketio, "run", lambda app, **kw: calls.append({"app": app, **kw}))
     database = tmp_path / "served.sqlite3"
-    assert cli.main(["serve", "--port", "5123", "--db", str(database)]) == 0
+    assert cli.main(["serve", "--server", "werkzeug", "--port", "5123", "--db",
+                     str(database)]) == 0
     (call,) = calls
     assert call["host"] == "127.0.0.1" and call["port"] == 5123
     assert call["allow_unsafe_werkzeug"] is True

@@ -1,0 +1,91 @@
+"""How `pvframes serve` runs the app.
+
+Production (the default): gunicorn with its threaded worker (`gthread`), the route
+Flask-SocketIO documents for `async_mode="threading"` with simple-websocket. gunicorn sets
+TCP_NODELAY on its listening socket (inherited by each connection), closes keep-alive
+connections idle past `--keep-alive` seconds, and reaps a worker stuck past `--timeout`.
+Several workers need a message queue (`--message-queue redis://...`) so that Socket.IO
+rooms span them, and WebSocket-only transport: a long-polling client's requests could
+land on different workers (gunicorn has no sticky sessions).
+
+Development (`--server werkzeug`): Werkzeug's threaded server, with TCP_NODELAY set on
+each connection here, so an ack is not held back behind the event sent before it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+
+class NoDelayHandler(WSGIRequestHandler):
+    """Werkzeug's handler with Nagle's algorithm off: a small ack right after an event
+    would otherwise wait up to 40 ms for the peer's delayed ACK."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    threads: int = 100  # one per connected tab while it holds a WebSocket
+    keep_alive_s: int = 5  # idle keep-alive connections are closed after this
+    timeout_s: int = 120  # a worker silent this long is restarted
+    graceful_timeout_s: int = 10
+
+
+def background_server(app: Any, host: str = "127.0.0.1", port: int = 0
+                      ) -> tuple[str, Callable[[], None]]:
+    """Serve `app` (Werkzeug, threaded, TCP_NODELAY) from a thread: (base URL, stop)."""
+    server = make_server(host, port, app, threaded=True, request_handler=NoDelayHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return f"http://{host}:{server.server_port}", stop
+
+
+def run_gunicorn(app_factory: Callable[[], Flask], options: ServeOptions) -> None:
+    """Run under gunicorn's gthread worker; each worker builds its own app after fork."""
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            bind = f"[{options.host}]" if ":" in options.host else options.host
+            for key, value in {
+                "bind": f"{bind}:{options.port}",
+                "workers": options.workers,
+                "worker_class": "gthread",
+                "threads": options.threads,
+                "keepalive": options.keep_alive_s,
+                "timeout": options.timeout_s,
+                "graceful_timeout": options.graceful_timeout_s,
+                # Request line and header limits: a slow or huge header cannot hold a thread
+                # for long or take memory (gunicorn's defaults, stated here on purpose).
+                "limit_request_line": 4094,
+                "limit_request_fields": 100,
+                "limit_request_field_size": 8190,
+                "accesslog": None,
+                "errorlog": "-",
+                "loglevel": "warning",
+            }.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return app_factory()
+
+    Application().run()
