@@ -72,6 +72,7 @@ def create_app(
     # registers the Socket.IO handlers before any client can connect (#510).
     from . import api, events, explore_events, pages, security, wire  # noqa: F401
     from .catalogue import Catalogue
+    from .roles import Roles
     from .service import SessionService
     from .store import SessionStore
 
@@ -98,6 +99,7 @@ def create_app(
         broadcast=events.broadcast,
         limits=limits,
     )
+    app.extensions["pvframes.roles"] = Roles(app.extensions["pvframes"].store)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     security.install(app)
