@@ -99,3 +99,59 @@ def test_a_session_from_before_tokens_stays_open(app: Flask, client: FlaskClient
         db.execute("DELETE FROM session_tokens WHERE session_id = ?", (sid,))
     r = client.post(f"/api/sessions/{sid}/steps", json=WRITE_9, headers=FOLLOWER)
     assert r.status_code == 200 and r.get_json()["seq"] == 1
+
+
+STATE = {"seq": 1, "view": "source", "selected": {"host": "source", "mfn": 5, "guestPfn": None},
+         "narration": "PFN 3 is the L1"}
+
+
+def test_followers_get_the_presenters_state_in_order(connect: Any, client: FlaskClient
+                                                     ) -> None:
+    created = create(client)
+    sid, token = created["id"], created["token"]
+    presenter, follower = connect(), connect()
+    for sio in (presenter, follower):
+        assert sio.emit("join", {"session": sid}, callback=True)["ok"]
+    assert follower.emit("follow", {"session": sid}, callback=True) == {
+        "ok": True, "state": None, "audience": 1}
+    presenter.get_received(), follower.get_received()
+    assert presenter.emit("step", {"session": sid, "step": WRITE_9}, callback=True)["ok"]
+    ack = presenter.emit("presenter", {"session": sid, "token": token, "state": STATE},
+                         callback=True)
+    assert ack == {"ok": True, "audience": 1}
+    got = [(m["name"], m["args"][0]) for m in follower.get_received()]
+    assert [name for name, _ in got] == ["event", "presenter"]   # the step, then where it is
+    assert got[1][1] == {"session": sid, "state": {**STATE, "selected": STATE["selected"]}}
+    # not echoed to the presenter itself (which gets only the step's broadcast)
+    assert [m["name"] for m in presenter.get_received()] == ["event"]
+    late = connect()  # a late joiner starts where the class is
+    late.emit("join", {"session": sid}, callback=True)
+    assert late.emit("follow", {"session": sid}, callback=True)["state"]["selected"]["mfn"] == 5
+    assert presenter.emit("audience", {"session": sid}, callback=True)["audience"] == 2
+
+
+def test_only_the_presenter_sets_the_shared_state(connect: Any, client: FlaskClient) -> None:
+    sid = create(client)["id"]
+    follower, other = connect(), connect()
+    for sio in (follower, other):
+        sio.emit("join", {"session": sid}, callback=True)
+        sio.get_received()
+    ack = follower.emit("presenter", {"session": sid, "token": "guess", "state": STATE},
+                        callback=True)
+    assert ack["ok"] is False and ack["error"]["field"] == "token"
+    assert other.get_received() == []
+    assert other.emit("follow", {"session": sid}, callback=True)["state"] is None
+
+
+def test_a_bad_state_names_its_field(connect: Any, client: FlaskClient) -> None:
+    created = create(client)
+    sio = connect()
+    sio.emit("join", {"session": created["id"]}, callback=True)
+    for state, field in (({"seq": -1}, "state.seq"), ({"seq": 1, "view": "x"}, "state.view"),
+                         ({"seq": 1, "selected": {"host": "h", "mfn": 1}},
+                          "state.selected.host"),
+                         ({"seq": 1, "narration": "x" * 3000}, "state.narration"),
+                         ({"seq": 1, "extra": 1}, "state.extra")):
+        ack = sio.emit("presenter", {"session": created["id"], "token": created["token"],
+                                     "state": state}, callback=True)
+        assert ack["ok"] is False and ack["error"]["field"] == field, (state, ack)
