@@ -1,8 +1,9 @@
 """Socket.IO: followers follow the presenter (docs/classroom.md).
 
 `presenter` {session, token, state}: the presenter's page says what it shows (the moment,
-the view, the selected frame); the state is checked, kept as the room's latest (so a late
-joiner starts where the class is) and pushed to the room as `presenter` {session, state}.
+the view, the selected frame, or `moved`: the session it went on in); the state is checked,
+kept as the room's latest (so a late joiner starts where the class is) and pushed to the
+room as `presenter` {session, state}.
 `follow` {session}: ack {"state": latest or null, "audience": n}; the caller must have joined.
 `audience` {session}: ack {"audience": n}, the other pages in the room (the presenter polls).
 Counts are of this process's room members: behind a message queue each worker counts its own.
@@ -44,8 +45,10 @@ def parse_state(value: Any) -> dict[str, Any]:
     """The small state a presenter shares; anything else is refused, naming the field."""
     if not isinstance(value, dict):
         raise InvalidInput("state", "must be an object")
-    only_keys(value, "state", "seq", "head", "view", "selected", "narration")
+    only_keys(value, "state", "seq", "head", "view", "selected", "narration", "moved")
     state: dict[str, Any] = {"seq": _int(value.get("seq"), "state.seq")}
+    if value.get("moved") is not None:  # the presenter went on in another session
+        state["moved"] = parsing.session_id(value["moved"], "state.moved")
     if "head" in value:
         state["head"] = _int(value["head"], "state.head")
     view = value.get("view", "guest")
@@ -109,7 +112,6 @@ def on_presenter(payload: dict[str, Any]) -> Ack:
     only(payload, "session", "token", "state")
     session_id = parsing.session_id(payload.get("session"))
     state = parse_state(payload.get("state"))
-    _joined(session_id)
     roles: Roles = current_app.extensions["pvframes.roles"]
     roles.require(session_id, parse_token(payload.get("token")))
     _keep(session_id, state)

@@ -5,9 +5,8 @@
 // private copy of the current state (its own presenter token) and come back to the class.
 // A link to a moment (?seq=N) is read-only and does not follow.
 
-import { createSession, exportUrl } from "./api.js";
 import { el } from "./dom.js";
-import { keepToken, links, tokenFor, touch } from "./roles.js";
+import { links, tokenFor, touch } from "./roles.js";
 
 const POLL_MS = 3000;   // the presenter's audience count
 const SEND_MS = 60;     // coalesce a burst of changes into one state
@@ -28,6 +27,9 @@ export class Follow {
   constructor(bar, { store, ui, link, tour, openSession }) {
     Object.assign(this, { store, ui, link, tour, openSession });
     this.readOnly = params().has("seq");
+    this.momentSeq = params().get("seq");
+    // A moment link's view and frame, read now: opening the session rewrites the address.
+    this.moment = this.readOnly ? { view: params().get("view"), frame: params().get("frame") } : null;
     this.waiting = null;    // a state for a seq this page does not hold yet
     this.applying = false;  // changing the view ourselves: not a presenter's change
     this.audience = 0;
@@ -36,8 +38,12 @@ export class Follow {
     this.link.socket.on("presenter", (msg) => {
       if (msg && msg.session === this.store.sessionId) this.receive(msg.state);
     });
+    this.presenting = null;  // the session this page last presented
     this.store.on("load", () => this.loaded());
     this.store.on("event", () => { this.flush(); this.share(); });
+    this.store.on("extend", () => this.flush());
+    this.store.on("history", () => this.flush());
+    this.store.on("seek", () => this.share());
     this.ui.on((what) => { if (what === "selected" || what === "view") this.share(); });
     window.setInterval(() => this.poll(), POLL_MS);
   }
@@ -50,6 +56,14 @@ export class Follow {
   get classId() { return params().get("class"); }
 
   async loaded() {
+    const id = this.store.sessionId;
+    if (this.presenting && this.presenting !== id && this.role === "presenter" && !this.classId) {
+      // The presenter moved on (a fork from the past, another variant or scenario): the
+      // class follows it there.
+      this.link.call("presenter", { session: this.presenting,
+                                    state: { seq: 0, moved: id } }).catch(() => null);
+    }
+    this.presenting = this.role === "presenter" ? id : null;
     document.body.dataset.role = this.role;
     touch(this.store.sessionId, this.store.meta?.title);
     this.render();
@@ -59,14 +73,20 @@ export class Follow {
     } else if (this.role === "presenter") {
       this.share();
     }
-    if (this.readOnly) this.openMoment();
+    if (this.moment) this.openMoment();
   }
 
   // ---- follower ---------------------------------------------------------------------------
   receive(state) {
     if (this.role !== "follower" || !state) return;
-    if (state.seq > this.store.seq && !this.canSeek()) {
-      this.waiting = state;   // its events are on their way, in order
+    if (state.moved) {
+      this.waiting = null;
+      this.openSession(state.moved);
+      return;
+    }
+    // Its events are on their way, in order, or the history is still loading.
+    if (state.seq > this.store.head || (state.seq !== this.store.seq && !this.store.index)) {
+      this.waiting = state;
       return;
     }
     this.waiting = null;
@@ -74,15 +94,13 @@ export class Follow {
   }
 
   flush() {
-    if (this.waiting && this.waiting.seq <= this.store.seq) this.receive(this.waiting);
+    if (this.waiting) this.receive(this.waiting);
   }
-
-  canSeek() { return typeof window.pvframes?.seek === "function"; }
 
   apply(state) {
     this.applying = true;
     try {
-      if (this.canSeek() && state.seq !== this.store.seq) window.pvframes.seek(state.seq);
+      if (state.seq !== this.store.seq) window.pvframes.seek(state.seq);
       if (state.view && state.view !== this.ui.view && state.view !== "compare") {
         this.ui.setView(state.view);
       }
@@ -102,17 +120,15 @@ export class Follow {
     }
   }
 
+  // A private fork of the moment in view (its token is this page's: roles.js keeps it).
   async detach() {
     const shared = this.store.sessionId;
-    const seq = this.store.seq;
-    const yaml = await fetch(exportUrl(shared)).then((r) => r.text());
-    // A private copy: the shared session's steps as a script, run to where the class is.
-    const created = keepToken(await createSession({ scenario: yaml }));
+    const forked = await this.link.fork(this.store.seq);
+    await this.openSession(forked.id);
     const url = new URL(window.location.href);
     url.searchParams.set("class", shared);
     window.history.replaceState(null, "", url);
-    await this.openSession(created.id);
-    if (seq > 0) await this.link.run("all");
+    this.render();
   }
 
   back() {
@@ -171,16 +187,14 @@ export class Follow {
   }
 
   openMoment() {
-    const p = params();
-    const seq = Number(p.get("seq"));
-    if (this.canSeek() && Number.isInteger(seq) && seq !== this.store.seq) window.pvframes.seek(seq);
-    const view = p.get("view");
+    // The timeline seeks to ?seq=N itself once the history is loaded (app.js).
+    const { view, frame } = this.moment;
+    this.moment = null;   // once: later loads are other sessions
     if (["guest", "source", "destination", "both"].includes(view)) this.ui.setView(view);
-    const [host, mfn] = (p.get("frame") || "").split(":");
+    const [host, mfn] = (frame || "").split(":");
     if ((host === "source" || host === "destination") && /^\d+$/.test(mfn || "")) {
       this.ui.select(host, Number(mfn));
     }
-    document.body.dataset.momentSeq = String(seq);
   }
 
   // ---- the bar ----------------------------------------------------------------------------
@@ -214,7 +228,7 @@ export class Follow {
                              "A private copy of this moment that you can change"));
     } else {
       parts.push(el("span", { class: "role", "data-testid": "role", "data-role": role },
-                    `Read-only · seq ${params().get("seq")}`));
+                    `Read-only · seq ${this.momentSeq}`));
     }
     parts.push(this.button("Link to this moment", "copy-moment",
                            (b) => copy(this.momentUrl(), b),

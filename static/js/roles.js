@@ -81,6 +81,8 @@ export function addTokens(link, readOnly) {
       const token = tokenFor(payload.session);
       if (token) payload = { ...payload, token };
     }
-    return call(name, payload);
+    const answer = call(name, payload);
+    // A fork is a new session whose token is this page's (a follower's detach, too).
+    return name === "fork" ? answer.then(keepToken) : answer;
   };
 }

@@ -59,6 +59,12 @@ def test_followers_follow_and_cannot_change(open_page: Any, server: Server) -> N
         assert page.evaluate("document.body.dataset.seq") == "3"
     screenshot(presenter, "class-presenter")
     screenshot(followers[0], "class-follower")
+    # the presenter goes back on the timeline: the class sees that moment
+    presenter.wait_for_function("() => document.body.dataset.timeline === 'ready'")
+    presenter.evaluate("window.pvframes.seek(1)")
+    for f in followers:
+        f.wait_for_function("() => window.pvframes.store.seq === 1")
+        assert f.evaluate("window.pvframes.store.head") == 3
 
 
 def test_a_late_follower_starts_where_the_class_is(open_page: Any, server: Server) -> None:
@@ -89,8 +95,7 @@ def test_detach_explore_and_return(open_page: Any, server: Server) -> None:
     expect(follower.get_by_test_id("role")).to_have_text("Exploring a private copy")
     assert follower.evaluate("window.pvframes.hostState()")["source"] == \
         presenter.evaluate("window.pvframes.hostState()")["source"]
-    # its own copy: a step of its own is allowed (the page's link adds the copy's token)
-    follower.evaluate("window.pvframes.link.step({note: 'what if PFN 3 were unpinned?'})")
+    follower.keyboard.press("n")   # its own copy, at the class's point of the script
     wait_ready(follower, seq=3)
     screenshot(follower, "class-detached")
     assert server.api("GET", f"/api/sessions/{session}")["seq"] == 2  # the class is untouched
@@ -105,15 +110,19 @@ def test_detach_explore_and_return(open_page: Any, server: Server) -> None:
 
 def test_a_moment_link_is_read_only(open_page: Any, server: Server) -> None:
     session = server.new_session(CASE1)
-    server.api("POST", f"/api/sessions/{session}/run", {"count": 2})
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 4})
     page = open_page(session, query="seq=2&view=source&frame=source:5")
-    wait_ready(page, seq=2)
+    wait_ready(page, seq=2)   # the moment shown; the session itself is at 4
+    assert page.evaluate("window.pvframes.store.head") == 4
     expect(page.get_by_test_id("role")).to_contain_text("Read-only")
     page.wait_for_function("() => window.pvframes.ui.view === 'source'")
     wait_selected(page, ["source", 5])
-    page.keyboard.press("n")
-    expect(page.get_by_test_id("script-progress")).to_contain_text("presenter", timeout=10000)
-    assert server.api("GET", f"/api/sessions/{session}")["seq"] == 2
+    # even the creator's browser does not act as presenter through a moment link
+    field = page.evaluate("s => window.pvframes.link.call('step', {session: s, step: {note: 'x'}})"
+                          ".then(() => 'applied', (e) => e.field)", session)
+    assert field == "token"
+    assert server.api("GET", f"/api/sessions/{session}")["seq"] == 4
+    screenshot(page, "class-moment")
 
 
 def test_the_token_never_reaches_a_follower_the_export_or_the_log(
