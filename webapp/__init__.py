@@ -75,8 +75,9 @@ def create_app(
 
     # Imported here, not at module top, so importing the package stays cheap; the import
     # registers the Socket.IO handlers before any client can connect (#510).
-    from . import api, events, explore_events, pages, security, wire  # noqa: F401
+    from . import api, events, explore_events, follow_events, pages, security, wire  # noqa: F401
     from .catalogue import Catalogue
+    from .roles import Roles
     from .service import SessionService
     from .store import SessionStore
 
@@ -105,6 +106,7 @@ def create_app(
         broadcast=events.broadcast,
         limits=limits,
     )
+    app.extensions["pvframes.roles"] = Roles(app.extensions["pvframes"].store)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     security.install(app)

@@ -18,6 +18,7 @@ from .errors import (
     StorageUnavailable,
 )
 from .limits import LimitExceeded
+from .roles import NotPresenter, Roles, bearer, links
 from .service import SessionService
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -38,6 +39,21 @@ def invalid_input(exc: InvalidInput) -> tuple[Response, int]:
     if isinstance(exc, LimitExceeded):
         return error(exc.status, exc.field or None, exc.message, limit=exc.limit)
     return error(400, exc.field or None, exc.message)
+
+
+def roles() -> Roles:
+    return current_app.extensions["pvframes.roles"]
+
+
+def require_presenter(session_id: str) -> None:
+    """Changes need the presenter's token (webapp/roles.py); checked after the body, so a
+    malformed request is told what is wrong with it first."""
+    roles().require(session_id, bearer(request.headers.get("Authorization")))
+
+
+@bp.errorhandler(NotPresenter)
+def not_presenter(exc: NotPresenter) -> tuple[Response, int]:
+    return error(403, exc.field, exc.message)
 
 
 @bp.errorhandler(SessionConflict)
@@ -128,6 +144,8 @@ def create_session() -> tuple[Response, int, dict[str, str]]:
     else:
         created = service().create(scenario=args["scenario"], xen=args["xen"])
     location = url_for(".get_session", session_id=created["id"])
+    token = roles().issue(created["id"])
+    created = {**created, "token": token, "links": links(request.host_url, created["id"], token)}
     return jsonify(created), 201, {"Location": location}
 
 
@@ -152,6 +170,8 @@ def fork_session(session_id: str) -> tuple[Response, int, dict[str, str]]:
     if seq is None:
         raise InvalidInput("seq", "must be a non-negative integer")
     forked = service().fork(session_id, seq, parsing.xen(body.get("xen")))
+    # Anyone may fork (a follower detaching): the fork is theirs, with its own token.
+    forked = {**forked, "token": roles().issue(forked["id"])}
     return jsonify(forked), 201, {"Location": url_for(".get_session", session_id=forked["id"])}
 
 
@@ -205,7 +225,9 @@ def get_compare() -> Response:
 
 @bp.post("/sessions/<session_id>/steps")
 def post_step(session_id: str) -> Response:
-    event = service().apply(session_id, parsing.step(json_body()))
+    step = parsing.step(json_body())
+    require_presenter(session_id)
+    event = service().apply(session_id, step)
     return jsonify(
         {"rc": event["rc"], "seq": event["seq"], "assertions": event["assertions"], "event": event}
     )
@@ -217,6 +239,7 @@ def run_steps(session_id: str) -> Response:
     if body is not None and not isinstance(body, dict):
         raise InvalidInput("body", 'must be a JSON object such as {"count": 1}')
     count = parsing.count((body or {}).get("count"))
+    require_presenter(session_id)
     return jsonify(service().run(session_id, count))
 
 

@@ -37,10 +37,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _call(base: str, method: str, path: str, body: Any = None) -> Any:
+def _call(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:  # the presenter's token: only it may change the session (webapp/roles.py)
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT) as resp:
         return json.loads(resp.read())
 
@@ -81,7 +83,8 @@ def measure_reopen(pages: int, xen: str) -> float:
                             {"scenario": engine_bench.scenario(pages), "xen": xen})
             sid = created["id"]
             seq = _call(base, "POST", f"/api/sessions/{sid}/steps",
-                        {"migrate": {"phase": "all", "rounds": 2}})["seq"]
+                        {"migrate": {"phase": "all", "rounds": 2}},
+                        token=created["token"])["seq"]
         with server(db) as base:
             start = time.perf_counter()
             reply = _call(base, "GET", f"/api/sessions/{sid}/events?since={seq}")

@@ -18,6 +18,7 @@ from . import parsing
 from .errors import ReplayError, SessionConflict, SessionNotFound, StorageUnavailable
 from .extensions import socketio
 from .limits import LimitExceeded
+from .roles import NotPresenter, Roles, parse_token
 from .service import Event, SessionService
 from .wire import INVALID_EVENT, EncodedCache, Refused
 
@@ -68,6 +69,13 @@ def service() -> SessionService:
     return current_app.extensions["pvframes"]
 
 
+def require_presenter(session_id: str, payload: dict[str, Any]) -> None:
+    """Changes need the presenter's token, given as `token` in the payload (webapp/roles.py);
+    checked after the payload, so a malformed one is told what is wrong with it first."""
+    roles: Roles = current_app.extensions["pvframes.roles"]
+    roles.require(session_id, parse_token(payload.get("token")))
+
+
 def acked(handler: Callable[[dict[str, Any]], Ack]) -> Callable[..., Ack]:
     """Validate that the payload is an object and turn the outcome into an ack."""
 
@@ -82,6 +90,8 @@ def acked(handler: Callable[[dict[str, Any]], Ack]) -> Callable[..., Ack]:
             if len(args) > 1:
                 raise InvalidInput("payload", "one object per event")
             return {"ok": True, **handler(payload)}
+        except NotPresenter as exc:
+            return failure(exc.field, exc.message)
         except LimitExceeded as exc:
             return failure(exc.field or None, exc.message, exc.limit)
         except InvalidInput as exc:
@@ -145,28 +155,35 @@ def on_leave(payload: dict[str, Any]) -> Ack:
 @socketio.on("step")
 @acked
 def on_step(payload: dict[str, Any]) -> Ack:
-    only(payload, "session", "step")
+    only(payload, "session", "step", "token")
     session_id = parsing.session_id(payload.get("session"))
-    event = service().apply(session_id, parsing.step(payload.get("step")))
+    step = parsing.step(payload.get("step"))
+    require_presenter(session_id, payload)
+    event = service().apply(session_id, step)
     return {"event": ENCODED.get(event)}
 
 
 @socketio.on("run")
 @acked
 def on_run(payload: dict[str, Any]) -> Ack:
-    only(payload, "session", "count")
+    only(payload, "session", "count", "token")
     session_id = parsing.session_id(payload.get("session"))
-    return service().run(session_id, parsing.count(payload.get("count")))
+    count = parsing.count(payload.get("count"))
+    require_presenter(session_id, payload)
+    return service().run(session_id, count)
 
 
 @socketio.on("fork")
 @acked
 def on_fork(payload: dict[str, Any]) -> Ack:
     """{"session", "seq", "xen"?}: a new session from that point (under that variant);
-    ack {"id", "seq", "snapshot"}."""
+    ack {"id", "seq", "snapshot", "token"}. Anyone may fork (a follower detaching from the
+    class): the shared session is not changed, and the fork's token is the forker's."""
     only(payload, "session", "seq", "xen")
     session_id = parsing.session_id(payload.get("session"))
     seq = parsing.seq(payload.get("seq"))
     if seq is None:
         raise InvalidInput("seq", "must be a non-negative integer")
-    return service().fork(session_id, seq, parsing.xen(payload.get("xen")))
+    forked = service().fork(session_id, seq, parsing.xen(payload.get("xen")))
+    roles: Roles = current_app.extensions["pvframes.roles"]
+    return {**forked, "token": roles.issue(forked["id"])}

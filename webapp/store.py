@@ -107,6 +107,13 @@ class SessionStore:
         while self._writers:
             self._writers.pop().join()
 
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The database for a small read or write by a module with its own table (one
+        transaction, under the connection's lock; SQLite errors as StorageUnavailable)."""
+        with self._db_lock, storage_errors(), self._db:
+            yield self._db
+
     def count_sessions(self) -> int:
         with self._db_lock, storage_errors():
             return int(self._db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])

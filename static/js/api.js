@@ -1,5 +1,7 @@
 // REST calls (docs/protocol.md). Errors come back as {error: {field, message}}.
 
+import { keepToken } from "./roles.js";
+
 async function request(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
@@ -17,8 +19,8 @@ async function request(method, path, body) {
 
 export const listScenarios = () => request("GET", "/api/scenarios").then((d) => d.scenarios);
 
-// {scenario_file: name, xen} -> {id, seq, snapshot}
-export const createSession = (body) => request("POST", "/api/sessions", body);
+// {scenario_file: name, xen} -> {id, seq, snapshot, token, links}; the token is kept (roles.js)
+export const createSession = (body) => request("POST", "/api/sessions", body).then(keepToken);
 
 // Every event after `since`, following the server's pages ("more").
 export async function getAllEvents(id, since = 0) {

@@ -27,6 +27,8 @@ import { Present } from "./present.js";
 import { installSandbox } from "./sandbox.js";
 import { ScriptSync } from "./sync.js";
 import { Tour } from "./tour.js";
+import { Follow } from "./follow.js";
+import { addTokens, takeFragmentToken } from "./roles.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const body = document.body;
@@ -191,6 +193,10 @@ const present = new Present(store, {
 installSandbox($(".topbar"), openSession, (text) => script.showError(text));
 installTabs();
 new ExplorePanel($("[data-testid=explore]"), store, link.socket, openSession);
+// Presenter and followers (docs/classroom.md): a presenter link's token, the class bar.
+takeFragmentToken();
+const follow = new Follow($(".topbar"), { store, ui, link, tour, openSession });
+addTokens(link, () => follow.readOnly);
 
 // ---- the timeline -----------------------------------------------------------------------------
 // Every pane follows one timeline (the compare view adds a second store).
@@ -373,7 +379,7 @@ $("[data-testid=help-open]").addEventListener("click", () => $("[data-testid=hel
 
 // Hooks for browser tests and for poking at the state from the devtools console.
 window.pvframes = {
-  store, ui, link, tour, present, sync, timeline, seek: seekAll,
+  store, ui, link, tour, present, sync, timeline, seek: seekAll, follow,
   loads: 0,   // snapshots applied: a catch-up after a reconnect must not add one
   frame: (host, mfn) => store.frame(host, mfn),
   guestFrame: (pfn) => store.guestFrame(pfn),

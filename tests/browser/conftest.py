@@ -38,15 +38,39 @@ def free_port() -> int:
 
 
 class Server:
+    """The server, and the presenter tokens of the sessions created through `api`: later
+    calls on such a session carry its token (webapp/roles.py) unless `token=""`."""
+
     def __init__(self, base: str) -> None:
         self.base = base
+        self.tokens: dict[str, str] = {}
+        self.log_path: Path | None = None  # the server's output (request lines, errors)
 
-    def api(self, method: str, path: str, body: Any = None) -> Any:
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        parts = path.split("?", 1)[0].split("/")
+        if token is None and len(parts) > 4 and parts[1:3] == ["api", "sessions"]:
+            token = self.tokens.get(parts[3])
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+                                         headers=headers)
         with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+            answer = json.loads(response.read())
+        if method == "POST" and path == "/api/sessions":
+            self.tokens[answer["id"]] = answer["token"]
+        return answer
+
+    def page_url(self, session: str | None, query: str = "", follower: bool = False) -> str:
+        """The page on `session`: its presenter link (token in the fragment) when this
+        server object created it, unless `follower`."""
+        url = self.base + "/" + (f"?session={session}" if session else "")
+        if query:
+            url += ("&" if session else "?") + query
+        if session and not follower and session in self.tokens:
+            url += f"#token={self.tokens[session]}"
+        return url
 
     def new_session(self, scenario_file: str, xen: str | None = None) -> str:
         body: dict[str, Any] = {"scenario_file": scenario_file}
@@ -80,7 +104,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 log.seek(0)
                 pytest.fail(f"server did not start:\n{log.read()}")
             time.sleep(0.1)
-    yield Server(base)
+    running = Server(base)
+    running.log_path = db.parent / "server.log"
+    yield running
     proc.terminate()
     try:
         proc.wait(timeout=5)
@@ -106,13 +132,15 @@ def open_page(browser: Any, server: Server) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
     errors: list[str] = []
 
-    def open_(session: str | None = None) -> Any:
-        context = browser.new_context(viewport=VIEWPORT)
+    def open_(session: str | None = None, *, follower: bool = False, query: str = "",
+              viewport: dict[str, int] | None = None) -> Any:
+        """As the session's presenter (its creator here), or as a `follower`."""
+        context = browser.new_context(viewport=viewport or VIEWPORT)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(server.base + (f"/?session={session}" if session else "/"))
+        page.goto(server.page_url(session, query, follower))
         wait_ready(page)
         return page
 

@@ -122,7 +122,7 @@ def test_present_mode_fills_the_screen_and_takes_a_clicker(browser: Any,
     errors: list[str] = []
     page = context.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.base}/?session={session}")
+    page.goto(server.page_url(session))
     wait_ready(page, seq=0)
     normal = int(page.get_by_test_id("grid-guest").get_attribute("data-cell-size"))
     page.keyboard.press("Shift+P")

@@ -78,11 +78,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http(method: str, url: str, body: Any = None) -> Any:
+def http(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -108,9 +109,10 @@ def test_kill_9_loses_nothing_acknowledged(make_app: Any, tmp_path: Path) -> Non
                 assert server.poll() is None, server.stdout.read() if server.stdout else ""
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.1)
-        session_id = http("POST", f"{base}/sessions", {"scenario": SCRIPTED})["id"]
-        http("POST", f"{base}/sessions/{session_id}/run", {"count": 2})
-        acked = http("POST", f"{base}/sessions/{session_id}/steps", WRITE_10)
+        created = http("POST", f"{base}/sessions", {"scenario": SCRIPTED})
+        session_id, token = created["id"], created["token"]
+        http("POST", f"{base}/sessions/{session_id}/run", {"count": 2}, token)
+        acked = http("POST", f"{base}/sessions/{session_id}/steps", WRITE_10, token)
         snapshot = http("GET", f"{base}/sessions/{session_id}")
     finally:
         server.send_signal(signal.SIGKILL)

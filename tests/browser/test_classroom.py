@@ -1,0 +1,144 @@
+"""A class: one presenter, followers on their own pages (webapp/roles.py, static/js/follow.js).
+Screenshots for docs/classroom.md."""
+
+from __future__ import annotations
+
+import urllib.request
+from typing import Any
+
+import pytest
+from conftest import Server, screenshot, wait_ready
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+CASE1 = "case1-devalidated-l1"
+
+
+def selected(page: Any) -> Any:
+    return page.evaluate("(() => { const s = window.pvframes.ui.selected;"
+                         " return s && [s.host, s.mfn]; })()")
+
+
+def wait_selected(page: Any, want: list[Any]) -> None:
+    page.wait_for_function("w => { const s = window.pvframes.ui.selected;"
+                           " return s && s.host === w[0] && s.mfn === w[1]; }", arg=want)
+
+
+def click_guest_pfn(page: Any, pfn: int) -> None:
+    centre = page.evaluate("p => window.pvframes.cellCentre('guest', p)", pfn)
+    page.mouse.click(centre["x"], centre["y"])
+
+
+def test_followers_follow_and_cannot_change(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)
+    presenter = open_page(session)
+    followers = [open_page(session, follower=True) for _ in range(2)]
+    expect(presenter.get_by_test_id("role")).to_have_text("Presenter")
+    for f in followers:
+        expect(f.get_by_test_id("role")).to_have_text("Following (read-only)")
+    expect(presenter.get_by_test_id("audience")).to_have_text("2 following", timeout=10000)
+    for _ in range(3):
+        presenter.keyboard.press("n")
+    wait_ready(presenter, seq=3)
+    click_guest_pfn(presenter, 3)
+    want = selected(presenter)
+    assert want is not None
+    presenter.keyboard.press("2")   # the source host's view
+    for f in followers:
+        wait_ready(f, seq=3)
+        wait_selected(f, want)
+        f.wait_for_function("() => window.pvframes.ui.view === 'source'")
+    # a follower's step is refused by the server and changes nothing anywhere
+    before = server.api("GET", f"/api/sessions/{session}")
+    followers[0].keyboard.press("n")
+    expect(followers[0].get_by_test_id("script-progress")).to_contain_text("presenter",
+                                                                           timeout=10000)
+    assert server.api("GET", f"/api/sessions/{session}") == before
+    for page in (presenter, *followers):
+        assert page.evaluate("document.body.dataset.seq") == "3"
+    screenshot(presenter, "class-presenter")
+    screenshot(followers[0], "class-follower")
+    # the presenter goes back on the timeline: the class sees that moment
+    presenter.wait_for_function("() => document.body.dataset.timeline === 'ready'")
+    presenter.evaluate("window.pvframes.seek(1)")
+    for f in followers:
+        f.wait_for_function("() => window.pvframes.store.seq === 1")
+        assert f.evaluate("window.pvframes.store.head") == 3
+
+
+def test_a_late_follower_starts_where_the_class_is(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)
+    presenter = open_page(session)
+    presenter.keyboard.press("n")
+    wait_ready(presenter, seq=1)
+    click_guest_pfn(presenter, 3)
+    want = selected(presenter)
+    presenter.wait_for_timeout(0)
+    late = open_page(session, follower=True)
+    wait_ready(late, seq=1)
+    wait_selected(late, want)
+
+
+def test_detach_explore_and_return(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)
+    presenter = open_page(session)
+    for _ in range(2):
+        presenter.keyboard.press("n")
+    wait_ready(presenter, seq=2)
+    follower = open_page(session, follower=True)
+    wait_ready(follower, seq=2)
+    follower.get_by_test_id("detach").click()
+    follower.wait_for_function("s => document.body.dataset.session !== s", arg=session)
+    wait_ready(follower, seq=2)
+    private = follower.evaluate("document.body.dataset.session")
+    expect(follower.get_by_test_id("role")).to_have_text("Exploring a private copy")
+    assert follower.evaluate("window.pvframes.hostState()")["source"] == \
+        presenter.evaluate("window.pvframes.hostState()")["source"]
+    follower.keyboard.press("n")   # its own copy, at the class's point of the script
+    wait_ready(follower, seq=3)
+    screenshot(follower, "class-detached")
+    assert server.api("GET", f"/api/sessions/{session}")["seq"] == 2  # the class is untouched
+    presenter.keyboard.press("n")
+    presenter.keyboard.press("n")
+    wait_ready(presenter, seq=4)
+    follower.get_by_test_id("back-to-class").click()
+    wait_ready(follower, seq=4, session=session)
+    expect(follower.get_by_test_id("role")).to_have_text("Following (read-only)")
+    assert server.api("GET", f"/api/sessions/{private}")["seq"] == 3
+
+
+def test_a_moment_link_is_read_only(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 4})
+    page = open_page(session, query="seq=2&view=source&frame=source:5")
+    wait_ready(page, seq=2)   # the moment shown; the session itself is at 4
+    assert page.evaluate("window.pvframes.store.head") == 4
+    expect(page.get_by_test_id("role")).to_contain_text("Read-only")
+    page.wait_for_function("() => window.pvframes.ui.view === 'source'")
+    wait_selected(page, ["source", 5])
+    # even the creator's browser does not act as presenter through a moment link
+    field = page.evaluate("s => window.pvframes.link.call('step', {session: s, step: {note: 'x'}})"
+                          ".then(() => 'applied', (e) => e.field)", session)
+    assert field == "token"
+    assert server.api("GET", f"/api/sessions/{session}")["seq"] == 4
+    screenshot(page, "class-moment")
+
+
+def test_the_token_never_reaches_a_follower_the_export_or_the_log(
+        open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)
+    token = server.tokens[session]
+    presenter = open_page(session)
+    assert "token" not in presenter.url   # taken out of the address bar at once
+    presenter.keyboard.press("n")
+    wait_ready(presenter, seq=1)
+    follower = open_page(session, follower=True)
+    wait_ready(follower, seq=1)
+    seen = follower.evaluate("() => [document.documentElement.outerHTML, location.href,"
+                             " JSON.stringify(localStorage), document.cookie].join('\\n')")
+    assert token not in seen
+    with urllib.request.urlopen(f"{server.base}/api/sessions/{session}/export") as r:
+        assert token not in r.read().decode()
+    assert server.log_path is not None and session in server.log_path.read_text()
+    assert token not in server.log_path.read_text()

@@ -1,0 +1,74 @@
+"""Shared by every test directory: in-process test clients act as the presenter of the
+sessions they create (webapp/roles.py), so tests that step a session need not handle tokens.
+
+A POST /api/sessions through Flask's test client remembers the returned token; later
+requests under /api/sessions/<id>/ carry it as `Authorization: Bearer` unless the test set
+an Authorization header itself, and Socket.IO test clients add it as `token` to event
+payloads that name a known session and have no `token` key. To act as a follower, send
+`headers={"Authorization": ""}` or a payload with `"token": None`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from flask_socketio import SocketIOTestClient
+
+TOKENS: dict[str, str] = {}  # session id -> presenter token, for every app of the run
+
+
+def presenter_token(session_id: str) -> str | None:
+    return TOKENS.get(session_id)
+
+
+def _remember(response: Any) -> None:
+    if response.status_code == 201 and response.is_json:
+        body = response.get_json(silent=True)
+        if isinstance(body, dict) and isinstance(body.get("token"), str):
+            TOKENS[str(body["id"])] = body["token"]
+
+
+def _session_of(path: str) -> str | None:
+    parts = path.split("?", 1)[0].split("/")
+    if len(parts) > 4 and parts[1:3] == ["api", "sessions"]:
+        return parts[3]
+    return None
+
+
+@pytest.fixture(autouse=True)
+def act_as_presenter() -> Iterator[None]:
+    # Patched by hand, not with the `monkeypatch` fixture: tests call its undo() for their
+    # own patches, which must not drop this one.
+    plain_open = FlaskClient.open
+    plain_emit = SocketIOTestClient.emit
+
+    def open_(self: FlaskClient, *args: Any, **kwargs: Any) -> Any:
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+        session_id = _session_of(path) if isinstance(path, str) else None
+        headers = dict(kwargs.get("headers") or {})
+        if session_id in TOKENS and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {TOKENS[session_id]}"
+            kwargs["headers"] = headers
+        response = plain_open(self, *args, **kwargs)
+        if isinstance(path, str) and path.split("?", 1)[0].rstrip("/") == "/api/sessions":
+            _remember(response)
+        return response
+
+    def emit(self: SocketIOTestClient, event: str, *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], dict) and "token" not in args[0]:
+            session_id = args[0].get("session")
+            if event in ("step", "run") and isinstance(session_id, str) and session_id in TOKENS:
+                # first, so the depth-first payload checks reach the test's own fields first
+                args = ({"token": TOKENS[session_id], **args[0]}, *args[1:])
+        return plain_emit(self, event, *args, **kwargs)
+
+    FlaskClient.open = open_  # type: ignore[method-assign]
+    SocketIOTestClient.emit = emit  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        FlaskClient.open = plain_open  # type: ignore[method-assign]
+        SocketIOTestClient.emit = plain_emit  # type: ignore[method-assign]
