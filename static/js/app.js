@@ -182,13 +182,13 @@ const sync = new ScriptSync($(".script-panel"), store, link, () => script.curren
 // Next / Run to end wait while a question is open.
 script.run = (count) => (tour.guard() ? runScript(count) : null);
 new PatchPanel($("[data-testid=inspector]"), store, ui);
-new GridTable($("[data-testid=grids]").parentElement, store, ui,
+new GridTable($("[data-testid=inspector]"), store, ui,
   (sel) => grids[ui.view === "both" ? (sel ? sel.host : "source") : ui.view]);
 const present = new Present(store, {
-  next: () => script.run(1),
-  // Stepping back needs the timeline's seek; without it the Back control is hidden.
-  back: () => window.pvframes.seek?.(store.seq - 1),
-  canBack: () => typeof window.pvframes.seek === "function",
+  // As n and the timeline's keys: in the past, forward replays what happened next.
+  next: () => (store.live ? script.run(1) : seekAll(store.seq + 1)),
+  back: () => seekAll(store.seq - 1),
+  canBack: () => store.seq > 0,
 }, () => layout());
 installSandbox($(".topbar"), openSession, (text) => script.showError(text));
 installTabs();

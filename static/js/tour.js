@@ -18,6 +18,8 @@ export class Tour {
     this.root = el("section", { class: "tour", "data-testid": "tour", "aria-live": "polite",
                                 "aria-label": "Tour narration", hidden: true });
     container.prepend(this.root);
+    // The grid takes the room the narration leaves: lay it out again when that changes.
+    new ResizeObserver(() => window.dispatchEvent(new Event("resize"))).observe(this.root);
     this.on = false;
     this.pending = null;   // {index, ask, chosen, seq}: a question asked, not yet revealed
     store.on("load", () => this.loaded());
@@ -119,9 +121,9 @@ export class Tour {
           b.addEventListener("click", () => this.choose(n));
           return b;
         }))));
-    } else if (step) {
+    } else if (step && !this.reveal) {
       parts.push(el("p", { class: "tour-next" }, "Next: ", describeStep(step)));
-    } else {
+    } else if (!step) {
       parts.push(el("p", { class: "tour-next" }, "End of the tour."));
     }
     this.root.replaceChildren(...parts);

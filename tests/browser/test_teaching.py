@@ -140,6 +140,10 @@ def test_present_mode_fills_the_screen_and_takes_a_clicker(browser: Any,
     page.keyboard.press("ArrowRight")
     wait_ready(page, seq=2)
     expect(page.get_by_test_id("present-counter")).to_have_text("step 2 / 18")
+    page.keyboard.press("PageUp")   # back: the timeline shows the moment before
+    page.wait_for_function("() => window.pvframes.store.seq === 1")
+    page.keyboard.press("PageDown")   # forward again, replaying what happened
+    page.wait_for_function("() => window.pvframes.store.seq === 2")
     # At 1024x768 the whole grid is on screen, above the controls.
     page.set_viewport_size({"width": 1024, "height": 768})
     page.wait_for_function("() => { const g = document.querySelector('[data-testid=grid-guest]')"
