@@ -1,8 +1,9 @@
 // The Explore panel: `pvframes explore` from the current session's state (docs/explore.md).
 // The server searches in the background and pushes explore_progress / explore_finding /
 // explore_done to this client (docs/protocol.md); a finding opens as a new session of its
-// scenario, in the patched-beside-unpatched view when the page has one.
-import { createSession } from "./api.js";
+// scenario: unpatched beside patched (the compare view), or either alone.
+import { createCompare, createSession } from "./api.js";
+import { compareUrl } from "./compare.js";
 
 const $ = (sel, root) => root.querySelector(sel);
 
@@ -78,12 +79,19 @@ export class ExplorePanel {
     note.textContent = f.note;
     const open = document.createElement("div");
     open.className = "buttons";
+    const both = document.createElement("button");
+    both.type = "button";
+    both.dataset.testid = "explore-open-compare";
+    both.textContent = "Side by side";
+    both.title = "Unpatched beside patched in the compare view, with where they diverge";
+    both.addEventListener("click", () => this.compare(f));
+    open.append(both);
     for (const xen of ["unpatched", "patched"]) {
       const b = document.createElement("button");
       b.type = "button";
       b.dataset.testid = `explore-open-${xen}`;
-      b.textContent = `Open (${xen})`;
-      b.title = "A new session of this finding's scenario; step through it with n";
+      b.textContent = xen[0].toUpperCase() + xen.slice(1);
+      b.title = `A new session of this finding's scenario under ${xen} Xen; step through it with n`;
       b.addEventListener("click", () => this.open(f, xen));
       open.append(b);
     }
@@ -95,6 +103,18 @@ export class ExplorePanel {
     try {
       const made = await createSession({ scenario: f.yaml, xen });
       await this.openSession(made.id);
+    } catch (err) {
+      this.say(`Could not open: ${err.message}`, "error");
+    }
+  }
+
+  // The patched-beside-unpatched view (compare.js): POST /api/compare makes the pair from
+  // the finding's scenario, each run to its end; the divergence list says where they part.
+  async compare(f) {
+    try {
+      const made = await createSession({ scenario: f.yaml, xen: "unpatched" });
+      const { a, b } = await createCompare({ session: made.id });
+      window.location.assign(compareUrl(a, b));
     } catch (err) {
       this.say(`Could not open: ${err.message}`, "error");
     }

@@ -4,6 +4,7 @@ arrives live, it opens as a new session whose script replays with every assertio
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from conftest import SCREENSHOTS, Server, screenshot, wait_ready
@@ -44,3 +45,22 @@ def test_explore_finds_and_opens_a_divergence(open_page: Any, server: Server) ->
         " === n", arg=steps)
     assert page.locator(".assertion.fail").count() == 0
     assert page.locator(".assertion.pass").count() > 0
+
+
+def test_a_finding_opens_in_the_compare_view(open_page: Any, server: Server) -> None:
+    """Side by side: both variants of the finding's scenario, run to the end, in the
+    compare view, whose divergence list is not empty (the finding is a divergence)."""
+    session = server.api("POST", "/api/sessions", {"scenario": BARE})["id"]
+    page = open_page(session)
+    panel = page.get_by_test_id("explore")
+    panel.get_by_test_id("explore-budget").fill("2")
+    panel.get_by_test_id("explore-start").click()
+    first = panel.get_by_test_id("explore-finding").first
+    first.wait_for(timeout=20000)
+    first.get_by_test_id("explore-open-compare").click()
+    page.wait_for_url("**/?compare=*", timeout=20000)
+    page.wait_for_selector("body[data-compare=ready]", timeout=20000)
+    a, b = parse_qs(urlparse(page.url).query)["compare"][0].split(",")
+    assert a != b and session not in (a, b)
+    assert page.get_by_test_id("divergence").count() > 0
+    screenshot(page, "explore-compare")
