@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -16,15 +15,6 @@ DELEGATED = {
     "explore": ("engine.explore_cli", "search for short sequences that reach a goal"),
     "db": ("webapp.dbtool", "check or recover the session database (check|recover --db PATH)"),
 }
-
-
-def _importable(name: str) -> bool:
-    if name in sys.modules:
-        return True
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,12 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "bench" and _importable("engine.bench"):
-        # The engine's benchmark, plus the web app's figures (reopen, Socket.IO latency).
-        from . import bench_server
-
-        bench = importlib.import_module("engine.bench")
-        return int(bench.main(args[1:], extra=bench_server.extra) or 0)
     if args and args[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[args[0]][0])
         return int(module.main(args[1:]) or 0)
