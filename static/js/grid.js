@@ -1,6 +1,7 @@
 // A Canvas grid of frames: one cell per guest PFN ("guest" mode: the frame behind it on
 // the host where the guest runs) or one cell per machine frame of a host.
 import { drawCell } from "./cell.js";
+import { LodView } from "./lodview.js";
 import { HIGHLIGHT_COLOUR, INK, PAGE_TABLE_TYPES, STALE_COLOUR } from "./types.js";
 
 const MAX_CELL = 64;
@@ -29,6 +30,7 @@ export class FrameGrid {
     canvas.addEventListener("mousemove", (e) => this.hover(e));
     canvas.addEventListener("mouseleave", () => this.onHover(null, null, null));
     this.onHover = () => {};   // (host, mfn, pfn) of the frame under the pointer, or nulls
+    this.lod = mode === "guest" ? new LodView(this) : null;   // a large guest: zoomable blocks
   }
 
   get host() { return this.mode === "guest" ? this.view.guestHost : this.mode; }
@@ -141,6 +143,7 @@ export class FrameGrid {
   // Top-left corner and size of cell `i`, in CSS pixels relative to the canvas; null when
   // its row is folded away.
   cellRect(i) {
+    if (this.lod?.active()) return this.lod.cellRect(i);
     const y = this.rowY ? this.rowY[Math.floor(i / this.cols)] : null;
     if (y === null || y === undefined) return null;
     return { x: AXIS + (i % this.cols) * this.pitch, y, size: this.cell };
@@ -181,6 +184,7 @@ export class FrameGrid {
   }
 
   indexAt(e) {
+    if (this.lod?.active()) return this.lod.indexAt(e);
     const r = this.canvas.getBoundingClientRect();
     const x = e.clientX - r.left - AXIS;
     const y = e.clientY - r.top;
@@ -287,6 +291,8 @@ export class FrameGrid {
 
   draw() {
     if (!this.avail) return;   // not laid out yet
+    if (this.lod?.active()) { this.lod.draw(); return; }
+    this.lod?.hide();
     this.fit();
     this.resize();
     const { ctx } = this;

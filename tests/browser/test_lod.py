@@ -1,0 +1,151 @@
+"""The zoomable view of a large guest (static/js/lod.js, lodview.js, viewport.js,
+minimap.js): blocks of 512 PFNs by majority type when zoomed out, single cells when zoomed
+in, and a minimap that follows the view."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from conftest import Server, screenshot
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+PAGES = 1 << 17
+GRID = "document.querySelector('[data-testid=grid-guest]')"
+TYPE_COLOURS = {"none": "#ffffff", "writable": "#56b4e9", "l1": "#009e73", "l2": "#e69f00",
+                "l3": "#cc79a7", "l4": "#0072b2", "seg_desc": "#f0e442", "shared": "#d55e00"}
+
+
+@pytest.fixture(scope="module")
+def large(server: Server) -> tuple[str, dict[str, Any]]:
+    """A 2^17-page linear guest (its page tables in the first blocks) and its snapshot."""
+    frames = PAGES + PAGES // 8 + 4096
+    scenario = {"name": "lod", "guest": {"pages": PAGES, "layout": "linear"},
+                "hosts": {"source": {"frames": frames}, "destination": {"frames": frames}}}
+    session = server.api("POST", "/api/sessions", {"scenario": scenario})["id"]
+    return session, server.api("GET", f"/api/sessions/{session}")
+
+
+def type_of(snap: dict[str, Any], pfn: int) -> str:
+    host = snap["hosts"][snap["guest"]["host"]]
+    mfn = snap["guest"]["p2m"][pfn]
+    return snap["types"][host["type"][mfn]]
+
+
+def pixel(page: Any, x: float, y: float) -> str:
+    """The colour the guest grid shows at canvas point (x, y), as #rrggbb."""
+    return page.evaluate(f"""([x, y]) => {{
+        const c = {GRID}; const k = c.width / c.clientWidth;
+        const d = c.getContext('2d').getImageData(Math.round(x * k), Math.round(y * k), 1, 1).data;
+        return '#' + [d[0], d[1], d[2]].map(v => v.toString(16).padStart(2, '0')).join(''); }}""",
+                         [x, y])
+
+
+def settled(page: Any) -> None:
+    page.wait_for_function(f"() => {GRID}.dataset.pending === '0'")
+
+
+def minimap_view(page: Any) -> str:
+    return page.get_by_test_id("minimap").get_attribute("data-view")
+
+
+def test_zoomed_out_blocks_show_the_majority_type(open_page: Any,
+                                                  large: tuple[str, dict[str, Any]]) -> None:
+    session, snap = large
+    page = open_page(session, viewport={"width": 1024, "height": 768})
+    settled(page)
+    assert page.evaluate(f"{GRID}.dataset.lod") == "blocks"
+    # block 0 holds the page tables, block 100 data pages: their majority from the server
+    for block in (0, 100):
+        majority = Counter(type_of(snap, p) for p in range(block * 512, block * 512 + 512))
+        want = majority.most_common(1)[0][0]
+        centre = page.evaluate(f"""b => {{ const v = {GRID}.pvLod;
+            const x = (b % v.columns) * 32 + 16, y = Math.floor(b / v.columns) * 16 + 8;
+            return v.vp.toCanvas(x, y); }}""", block)
+        assert page.evaluate(f"b => {GRID}.pvLod.model.majority[b]", block) == \
+            snap["types"].index(want)
+        assert pixel(page, centre["x"], centre["y"]) == TYPE_COLOURS[want]
+    # block 0's marks: it holds page tables, all validated, nothing lost
+    assert page.evaluate(f"{GRID}.pvLod.model.marks[0]") == 1
+    screenshot(page, "lod-zoomed-out-1024")
+
+
+def test_zooming_in_reaches_single_cells_and_the_minimap_follows(
+        open_page: Any, large: tuple[str, dict[str, Any]]) -> None:
+    session, snap = large
+    page = open_page(session, viewport={"width": 1024, "height": 768})
+    settled(page)
+    assert not page.get_by_test_id("minimap").is_visible()   # all in view: no minimap
+    box = page.get_by_test_id("grid-guest").bounding_box()
+    page.mouse.move(box["x"] + 4, box["y"] + 3)   # over the first block: the page tables
+    for _ in range(12):
+        page.mouse.wheel(0, -240)
+    page.wait_for_function(f"() => {GRID}.dataset.lod === 'cells' && "
+                           f"Number({GRID}.dataset.scale) >= 10")
+    expect(page.get_by_test_id("minimap")).to_be_visible()
+    x0, y0, w0, h0 = map(float, minimap_view(page).split(","))
+    map_box = page.get_by_test_id("minimap").bounding_box()
+    assert w0 < map_box["width"] / 4 and h0 < map_box["height"] / 4   # a small part in view
+    # the cell under a point has the type the server gives its PFN, and a click inspects it
+    x, y = 50, 40
+    pfn = page.evaluate(f"""([x, y]) => {{ const v = {GRID}.pvLod; const c = v.vp.toCell(x, y);
+        return c.y * 0 + (Math.floor(c.y / 16) * v.columns + Math.floor(c.x / 32)) * 512
+               + (c.y % 16) * 32 + c.x % 32; }}""", [x, y])
+    # a point inside the cell, clear of its letter: the type's colour (outline aside)
+    corner = page.evaluate(f"""p => {{ const v = {GRID}.pvLod; const r = v.cellRect(p);
+        return {{x: r.x + r.size * 0.85, y: r.y + r.size * 0.5}}; }}""", pfn)
+    assert pixel(page, corner["x"], corner["y"]) == TYPE_COLOURS[type_of(snap, pfn)]
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_function(
+        "p => document.querySelector('[data-testid=inspector-title]')"
+        "?.textContent.includes(`PFN ${p}`)", arg=pfn)
+    screenshot(page, "lod-zoomed-in-1024")
+    # a drag pans the view (and is no click), the keys zoom out again to the whole guest
+    before = minimap_view(page)
+    page.mouse.move(box["x"] + 300, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 200, box["y"] + 100, steps=5)
+    page.mouse.up()
+    assert minimap_view(page) != before
+    page.locator("body").press("0")
+    assert page.evaluate(f"{GRID}.dataset.lod") == "blocks"
+    expect(page.get_by_test_id("minimap")).to_be_hidden()
+
+
+def test_block_aggregation(open_page: Any) -> None:
+    """BlockModel on a made-up store: majority, marks, and which blocks an event dirties."""
+    page = open_page()
+    got = page.evaluate("""async () => {
+      const { BlockModel, MARK } = await import('/static/js/lod.js');
+      const listeners = {};
+      const pages = 2048;   // four blocks
+      const types = ['none', 'writable', 'l1', 'l2', 'l3', 'l4', 'seg_desc', 'shared'];
+      const h = { owners: ['free', 'guest'], owner: new Array(4096).fill(1),
+                  type: new Array(4096).fill(1), flags: new Array(4096).fill(2),
+                  m2p: new Array(4096).fill(-1), p2m: [] };
+      for (let p = 0; p < pages; p++) { h.p2m[p] = p + 100; h.m2p[p + 100] = p; }
+      for (let p = 0; p < 300; p++) h.type[p + 100] = 2;      // block 0: mostly L1
+      h.flags[110] = 0;                                         // one de-validated
+      for (let p = 1024; p < 1536; p++) h.p2m[p] = -1;          // block 2: no frames
+      const store = { types, guest: { pages, host: 's' }, hosts: { s: h },
+        migration: { lost: new Map([[1030, {}]]), outcome: new Map(), dst: null },
+        on: (name, fn) => { listeners[name] = fn; } };
+      const m = new BlockModel(store);
+      listeners.load();
+      m.refreshAll();
+      const first = { majority: Array.from(m.majority), marks: Array.from(m.marks) };
+      h.type[700 + 100] = 3;                                    // block 1 gets an L2
+      listeners.event({ deltas: [{ kind: 'frame', host: 's', mfn: 800, field: 'type' }] });
+      const dirty = Array.from(m.dirty);
+      m.refreshAll();
+      return { first, dirty, after: Array.from(m.marks), MARK };
+    }""")
+    mark = got["MARK"]
+    # writable 1, l1 2; the free class is one past the last type (8)
+    assert got["first"]["majority"] == [2, 1, 8, 1]
+    assert got["first"]["marks"] == [mark["tables"] | mark["devalidated"], 0, mark["lost"], 0]
+    assert got["dirty"] == [0, 1, 0, 0]   # only the block the delta touched
+    assert got["after"][1] == mark["tables"]
