@@ -8,7 +8,7 @@ one. So along every slot (a frame's field, an M2P or P2M entry, a page, a dirty 
 writes keep their order, and no slot appears twice in one merged delta: applying the
 merged list forward, or backward from `old`, gives exactly what the recorded list gives.
 A round's `batch` and `localise` notes, which change no state, are merged each into one
-placed where the last of them was.
+placed where the first of them was.
 """
 
 from __future__ import annotations
@@ -113,12 +113,9 @@ def compact(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 g = open_.get(key)
                 if g is None:
                     g = open_[key] = _Group(len(groups), d, event)
+                    groups.append(g)
                 else:
-                    # Narration changes no state: it moves to where its last part was.
-                    g.members.append(d)
-                    groups[g.pos] = None
-                    g.pos = len(groups)
-                groups.append(g)
+                    g.members.append(d)  # narration changes no state: it stays in place
                 continue
             groups.append(_Group(len(groups), d, None))
             continue
