@@ -110,7 +110,7 @@ function lostMark(ctx, x, y, s) {
 // How a page came out of a migration, kept on its cell afterwards (letter and colour). A
 // page lost has the lost cross instead.
 export const BADGES = {
-  localised: { letter: "N", colour: "#009e73", text: "normalised + localised" },
+  localised: { letter: "✓", colour: "#009e73", text: "normalised + localised" },
   raw: { letter: "R", colour: "#d55e00", text: "sent raw" },
 };
 

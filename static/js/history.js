@@ -9,8 +9,9 @@ import { describeStep } from "./steps.js";
 // fail: an assertion does not hold; error: a hypercall failed that nobody expected to.
 // An error the step's `expect` asked for is a success.
 const MAX_DELTA_LINES = 200;
-const WINDOW = 40;    // events listed each side of the moment shown
-const MARGIN = 10;    // re-centre the list when the moment comes this close to its edge
+const WHOLE = 300;    // a history up to this long is listed whole; a longer one, a window:
+const WINDOW = 20;    // events listed each side of the moment shown
+const MARGIN = 5;     // re-centre the list when the moment comes this close to its edge
 
 export function eventOutcome(event) {
   if (event.assertions.some((a) => !a.ok)) return "fail";
@@ -55,8 +56,9 @@ export class History {
     // events are held in seq order, usually exactly 1..head: look there first
     let c = all[seq - 1]?.seq === seq ? seq - 1 : all.findIndex((e) => e.seq >= seq);
     if (c < 0) c = all.length - 1;
-    const lo = Math.max(0, c - WINDOW);
-    const hi = Math.min(all.length, c + WINDOW + 1);
+    const whole = all.length <= WHOLE;
+    const lo = whole ? 0 : Math.max(0, c - WINDOW);
+    const hi = whole ? all.length : Math.min(all.length, c + WINDOW + 1);
     const items = all.slice(lo, hi).map((e) => this.item(e));
     if (lo > 0) {
       items.unshift(el("li", { class: "hint" }, `… ${lo} earlier events: go back on the timeline to list them`));

@@ -5,8 +5,9 @@ import { el, scrollWithin } from "./dom.js";
 import { eventOutcome } from "./history.js";
 import { describeStep, expectText, isScriptStep } from "./steps.js";
 
-const WINDOW = 40;    // steps listed each side of the cursor
-const MARGIN = 10;    // re-centre the list when the cursor comes this close to its edge
+const WHOLE = 300;    // a script up to this long is listed whole; a longer one, a window:
+const WINDOW = 20;    // steps listed each side of the cursor
+const MARGIN = 5;     // re-centre the list when the cursor comes this close to its edge
 
 function assertionText(a) {
   const show = (v) => (typeof v === "string" ? v : JSON.stringify(v));
@@ -149,8 +150,9 @@ export class ScriptPanel {
     this.progress();
     // Only the steps around the cursor are listed (WINDOW each side): a script of thousands
     // would make every step and seek re-lay out thousands of items.
-    const lo = Math.max(0, s.cursor - WINDOW);
-    const hi = Math.min(s.script.length, s.cursor + WINDOW + 1);
+    const whole = s.script.length <= WHOLE;
+    const lo = whole ? 0 : Math.max(0, s.cursor - WINDOW);
+    const hi = whole ? s.script.length : Math.min(s.script.length, s.cursor + WINDOW + 1);
     const items = s.script.slice(lo, hi).map((step, i) => this.item(step, lo + i));
     if (lo > 0) items.unshift(el("li", { class: "hint", value: "0" }, `… ${lo} steps before`));
     if (hi < s.script.length) items.push(el("li", { class: "hint" }, `… ${s.script.length - hi} more steps`));

@@ -86,6 +86,7 @@ def test_pause_aborts_the_migration(open_page: Any, server: Server) -> None:
     page.get_by_test_id("migrate-form-toolstack").select_option("pause")
     page.get_by_test_id("migrate-send").click()
     wait_ready(page, seq=BEFORE_MIGRATION + 1)
+    page.get_by_test_id("anim-skip").click()   # the panel follows the animation: its end
     result = page.get_by_test_id("console-result")
     expect(result).to_have_attribute("data-kind", "error")
     assert "(tool stack pause)" in result.text_content()

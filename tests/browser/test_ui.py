@@ -274,6 +274,7 @@ def test_migration_phase_by_phase(open_page: Any, server: Server) -> None:
     rounds = page.locator("[data-testid=rounds] tbody tr")
     page.get_by_test_id("migrate-begin").click()
     wait_ready(page, seq=16)
+    page.get_by_test_id("anim-skip").click()   # the panel follows the animation: its end
     assert state.get_attribute("data-state") == "in_progress"
     assert page.get_by_test_id("view-both").get_attribute("aria-selected") == "true"
     # round 1 sends every PFN; the de-validated tables are reported L2TAB/L1TAB (unpatched)
@@ -298,6 +299,7 @@ def test_migration_phase_by_phase(open_page: Any, server: Server) -> None:
     for n, phase in enumerate(("round", "suspend", "restore"), start=17):
         page.get_by_test_id(f"migrate-{phase}").click()
         wait_ready(page, seq=n)
+    page.get_by_test_id("anim-skip").click()
     assert state.get_attribute("data-state") == "ok"
     assert rounds.count() == 4
     assert guest_frame(page, 20)["host"] == "destination"

@@ -71,6 +71,10 @@ def test_patched_beside_unpatched(open_page: Any, server: Server) -> None:
     # one timeline drives both panes
     page.keyboard.press("End")
     assert page.evaluate("window.pvframes.compare.store.seq") == 21
+    # at the end the L2 is a pinned L2 on one side and not on the other: outlined
+    page.wait_for_function("() => window.pvframes.compare.diff?.seq === 21")
+    dst = server.api("GET", f"/api/sessions/{a}")["guest"]["p2m"]
+    assert f"destination:{dst[20]}" in page.evaluate("[...window.pvframes.ui.diffs]")
     screenshot(page, "compare-variants")
 
 
