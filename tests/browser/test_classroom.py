@@ -7,7 +7,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-from conftest import Server, screenshot, wait_ready
+from conftest import SCREENSHOTS, Server, screenshot, wait_ready
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -142,3 +142,55 @@ def test_the_token_never_reaches_a_follower_the_export_or_the_log(
         assert token not in r.read().decode()
     assert server.log_path is not None and session in server.log_path.read_text()
     assert token not in server.log_path.read_text()
+
+
+def test_my_sessions_lists_this_browsers_sessions(open_page: Any, server: Server) -> None:
+    page = open_page()   # creates a session: this browser presents it
+    first = page.evaluate("document.body.dataset.session")
+    page.get_by_test_id("sandbox-new").click()   # a second one
+    page.wait_for_function("s => document.body.dataset.session !== s", arg=first)
+    wait_ready(page)
+    second = page.evaluate("document.body.dataset.session")
+    page.get_by_test_id("sessions-open").click()
+    rows = page.get_by_test_id("session-row")
+    expect(rows).to_have_count(2)
+    assert rows.first.get_attribute("data-session") == second   # most recent first
+    screenshot(page, "class-sessions")
+    page.locator(f"[data-testid=session-row][data-session='{first}'] "
+                 "[data-testid=session-forget]").click()
+    expect(rows).to_have_count(1)
+    assert first not in page.evaluate("localStorage.getItem('pvframes.sessions')")
+
+
+def test_an_embedded_follower_in_a_480x360_iframe(browser: Any, open_page: Any,
+                                                  server: Server) -> None:
+    session = server.new_session(CASE1)
+    presenter = open_page(session)
+    course = "http://course.example/lecture.html"   # another site, served by the test
+    context = browser.new_context(viewport={"width": 800, "height": 600})
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    src = server.page_url(session, "embed=1", follower=True)
+    page.route(course, lambda route: route.fulfill(
+        content_type="text/html",
+        body=f'<h1>Lecture 3</h1><iframe src="{src}" width="480" height="360"></iframe>'))
+    page.goto(course)
+    frame = page.frame_locator("iframe")
+    expect(frame.get_by_test_id("embed-role")).to_have_text("following", timeout=15000)
+    expect(frame.get_by_test_id("present-next")).to_be_visible()
+    expect(frame.locator(".topbar")).to_be_hidden()
+    inner = page.frames[1]
+    grid = inner.evaluate("(() => { const r = document.querySelector('[data-testid=grids]')"
+                          ".getBoundingClientRect(); return [r.left, r.right, r.width]; })()")
+    assert grid[0] >= 0 and grid[1] <= 480 and grid[2] > 300   # the grid fits the frame
+    presenter.keyboard.press("n")
+    wait_ready(presenter, seq=1)
+    inner.wait_for_function("() => document.body.dataset.seq === '1'")
+    frame.get_by_test_id("present-next").click()   # the follower's "next" is refused
+    expect(frame.get_by_test_id("script-progress")).to_contain_text("presenter", timeout=10000)
+    assert server.api("GET", f"/api/sessions/{session}")["seq"] == 1
+    assert context.cookies() == []   # nothing stored in cookies
+    page.screenshot(path=str(SCREENSHOTS / "class-embed.png"))
+    context.close()
+    assert not errors, errors
