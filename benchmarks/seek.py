@@ -53,10 +53,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def api(base: str, method: str, path: str, body: Any = None, timeout: float = 600) -> Any:
+def api(base: str, method: str, path: str, body: Any = None, timeout: float = 600,
+        token: str | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:  # the presenter's: only it may run the session's script
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
@@ -106,11 +109,13 @@ def main() -> int:
         try:
             scenario = {"name": "seek-bench", "guest": {"pages": 64, "layout": "bare"},
                         "steps": script(args.events)}
-            sid = api(base, "POST", "/api/sessions", {"scenario": scenario})["id"]
+            created = api(base, "POST", "/api/sessions", {"scenario": scenario})
+            sid = created["id"]
             t = time.perf_counter()
             seq = 0
             while seq < args.events:   # a run stops after its CPU-time limit: go on
-                ran = api(base, "POST", f"/api/sessions/{sid}/run", {"count": "all"})
+                ran = api(base, "POST", f"/api/sessions/{sid}/run", {"count": "all"},
+                          token=created["token"])
                 if ran["seq"] == seq:
                     break
                 seq = ran["seq"]

@@ -151,7 +151,16 @@ def main(argv: list[str] | None = None, out: Any = None) -> int:
     parser.add_argument("--xen", choices=["patched", "unpatched", "both"])
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument("--verbose", action="store_true", help="print every step's deltas")
+    parser.add_argument("--snapshot", type=int, metavar="STEP",
+                        help="with --svg: draw the grid after the first STEP steps")
+    parser.add_argument("--svg", metavar="OUT", help="write the grid as SVG (a slide) to OUT")
+    parser.add_argument("--view", default="guest", choices=["guest", "source", "destination"],
+                        help="with --svg: which grid (default guest)")
+    parser.add_argument("--frame", metavar="HOST:MFN",
+                        help="with --svg: select this frame and draw its entries")
     args = parser.parse_args(argv)
+    if args.svg or args.snapshot is not None:
+        return write_slide(args, parser)
     try:
         loaded = load_all(args.files, args.xen)
     except InvalidInput as err:
@@ -174,6 +183,35 @@ def main(argv: list[str] | None = None, out: Any = None) -> int:
         n_fail = sum(1 for r in runs if not r.passed)
         print(f"{len(runs) - n_fail} passed, {n_fail} failed", file=out)
     return 0 if passed else 1
+
+
+def write_slide(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`--snapshot STEP --svg OUT`: one scenario, one variant, the grid after STEP steps."""
+    from .slides import grid_svg
+
+    if not args.svg or args.snapshot is None or len(args.files) != 1 or args.xen == "both":
+        parser.error("--snapshot STEP and --svg OUT go together, with one FILE and one variant")
+    selected = None
+    if args.frame:
+        host, _, mfn = args.frame.partition(":")
+        if host not in ("source", "destination") or not mfn.isdigit():
+            parser.error("--frame must be HOST:MFN, e.g. source:296")
+        selected = (host, int(mfn))
+    try:
+        (file, raw, variants), = load_all(args.files, args.xen)
+        session = Session.create(raw, variants[0])
+        steps = raw.get("steps") or []
+        if not 0 <= args.snapshot <= len(steps):
+            raise InvalidInput("snapshot", f"{file} has {len(steps)} steps; STEP must be "
+                               f"0..{len(steps)}")
+        for n, step in enumerate(steps[:args.snapshot], start=1):
+            session.apply(step, n)
+        text = grid_svg(session, args.view, selected)
+    except InvalidInput as err:
+        print(f"invalid: {err.field + ': ' if err.field else ''}{err.message}", file=sys.stderr)
+        return 2
+    Path(args.svg).write_text(text, encoding="utf-8")
+    return 0
 
 
 def divergence_report(runs: list[Run]) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Shared by every test directory: in-process test clients act as the presenter of the
 sessions they create (webapp/roles.py), so tests that step a session need not handle tokens.
 
-A POST /api/sessions through Flask's test client remembers the returned token; later
+A POST /api/sessions (or a fork) through Flask's test client remembers the returned token; later
 requests under /api/sessions/<id>/ carry it as `Authorization: Bearer` unless the test set
 an Authorization header itself, and Socket.IO test clients add it as `token` to event
 payloads that name a known session and have no `token` key. To act as a follower, send
@@ -53,8 +53,8 @@ def act_as_presenter() -> Iterator[None]:
             headers["Authorization"] = f"Bearer {TOKENS[session_id]}"
             kwargs["headers"] = headers
         response = plain_open(self, *args, **kwargs)
-        if isinstance(path, str) and path.split("?", 1)[0].rstrip("/") == "/api/sessions":
-            _remember(response)
+        if isinstance(path, str) and path.startswith("/api/"):
+            _remember(response)  # a create's or a fork's token
         return response
 
     def emit(self: SocketIOTestClient, event: str, *args: Any, **kwargs: Any) -> Any:
@@ -63,7 +63,10 @@ def act_as_presenter() -> Iterator[None]:
             if event in ("step", "run") and isinstance(session_id, str) and session_id in TOKENS:
                 # first, so the depth-first payload checks reach the test's own fields first
                 args = ({"token": TOKENS[session_id], **args[0]}, *args[1:])
-        return plain_emit(self, event, *args, **kwargs)
+        ack = plain_emit(self, event, *args, **kwargs)
+        if event == "fork" and isinstance(ack, dict) and isinstance(ack.get("token"), str):
+            TOKENS[str(ack["id"])] = ack["token"]
+        return ack
 
     FlaskClient.open = open_  # type: ignore[method-assign]
     SocketIOTestClient.emit = emit  # type: ignore[method-assign]

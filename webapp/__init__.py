@@ -75,7 +75,16 @@ def create_app(
 
     # Imported here, not at module top, so importing the package stays cheap; the import
     # registers the Socket.IO handlers before any client can connect (#510).
-    from . import api, events, explore_events, follow_events, pages, security, wire  # noqa: F401
+    from . import (  # noqa: F401
+        api,
+        events,
+        explore_events,
+        follow_events,
+        pages,
+        security,
+        slides_api,
+        wire,
+    )
     from .catalogue import Catalogue
     from .roles import Roles
     from .service import SessionService

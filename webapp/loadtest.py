@@ -80,8 +80,9 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
         _wait(base + "/api/scenarios")
         request = urllib.request.Request(base + "/api/sessions", data=b"{}",
                                          headers={"Content-Type": "application/json"})
-        session_id = json.load(urllib.request.urlopen(request))["id"]
-        return _drive(base, session_id, followers, steps, rate, max_seconds)
+        created = json.load(urllib.request.urlopen(request))
+        return _drive(base, created["id"], followers, steps, rate, max_seconds,
+                      token=created["token"])
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
@@ -94,7 +95,7 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
 
 
 def _drive(base: str, session_id: str, n_followers: int, steps: int, rate: float | None,
-           max_seconds: float) -> dict[str, Any]:
+           max_seconds: float, token: str | None = None) -> dict[str, Any]:
     deadline = time.monotonic() + max_seconds
     followers = []
     for _ in range(n_followers):
@@ -122,7 +123,7 @@ def _drive(base: str, session_id: str, n_followers: int, steps: int, rate: float
     for i in range(steps):
         if time.monotonic() > deadline:
             break
-        ack = presenter.call("step", {"session": session_id,
+        ack = presenter.call("step", {"session": session_id, "token": token,
                                       "step": {"write": {"pfn": 9 + i % 40}}})
         if ack.get("ok"):
             acked[ack["event"]["seq"]] = time.perf_counter()

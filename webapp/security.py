@@ -117,6 +117,9 @@ def install(app: Flask) -> None:
 
     @app.after_request
     def add_headers(response: Response) -> Response:
+        # An embeddable page (pages.py, ?embed=1) says who may frame it in its own CSP.
+        framing = ("X-Frame-Options",) if getattr(response, "embeddable", False) else ()
         for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
+            if name not in framing:
+                response.headers.setdefault(name, value)
         return response

@@ -28,6 +28,7 @@ import { installSandbox } from "./sandbox.js";
 import { ScriptSync } from "./sync.js";
 import { Tour } from "./tour.js";
 import { Follow } from "./follow.js";
+import { installEmbed } from "./embed.js";
 import { addTokens, takeFragmentToken } from "./roles.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -197,6 +198,7 @@ new ExplorePanel($("[data-testid=explore]"), store, link.socket, openSession);
 takeFragmentToken();
 const follow = new Follow($(".topbar"), { store, ui, link, tour, openSession });
 addTokens(link, () => follow.readOnly);
+installEmbed(present, follow);
 
 // ---- the timeline -----------------------------------------------------------------------------
 // Every pane follows one timeline (the compare view adds a second store).

@@ -7,6 +7,8 @@
 
 import { el } from "./dom.js";
 import { links, tokenFor, touch } from "./roles.js";
+import { SessionsList } from "./sessions.js";
+import { exportPng, exportSvg } from "./slides.js";
 
 const POLL_MS = 3000;   // the presenter's audience count
 const SEND_MS = 60;     // coalesce a burst of changes into one state
@@ -34,6 +36,7 @@ export class Follow {
     this.applying = false;  // changing the view ourselves: not a presenter's change
     this.audience = 0;
     this.root = el("div", { class: "classbar", "data-testid": "classbar" });
+    this.sessions = new SessionsList(() => this.store.sessionId);
     bar.append(this.root);
     this.link.socket.on("presenter", (msg) => {
       if (msg && msg.session === this.store.sessionId) this.receive(msg.state);
@@ -158,6 +161,7 @@ export class Follow {
 
   async send() {
     if (!this.link.socket.connected || !this.store.sessionId) return;
+    touch(this.store.sessionId);   // last activity, for "My sessions"
     const ack = await this.link.call("presenter", { session: this.store.sessionId,
                                                     state: this.state() }).catch(() => null);
     if (ack) this.setAudience(ack.audience);
@@ -233,6 +237,12 @@ export class Follow {
     parts.push(this.button("Link to this moment", "copy-moment",
                            (b) => copy(this.momentUrl(), b),
                            "A read-only link that opens this moment, view and frame"));
+    parts.push(this.button("SVG", "slide-svg", () => exportSvg(this.store, this.ui),
+                           "The grid at this moment as SVG, for a slide"),
+               this.button("PNG", "slide-png", () => exportPng(this.store, this.ui),
+                           "The grid at this moment as PNG, for a slide"));
+    parts.push(this.button("My sessions", "sessions-open", () => this.sessions.open(),
+                           "The sessions this browser created, with their links"));
     this.root.replaceChildren(...parts);
   }
 }

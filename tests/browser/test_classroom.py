@@ -3,11 +3,16 @@ Screenshots for docs/classroom.md."""
 
 from __future__ import annotations
 
+import threading
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Server, screenshot, wait_ready
+from conftest import SCREENSHOTS, Server, screenshot, wait_ready
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -59,6 +64,8 @@ def test_followers_follow_and_cannot_change(open_page: Any, server: Server) -> N
         assert page.evaluate("document.body.dataset.seq") == "3"
     screenshot(presenter, "class-presenter")
     screenshot(followers[0], "class-follower")
+    followers[1].set_viewport_size({"width": 1024, "height": 768})
+    screenshot(followers[1], "class-follower-1024")
     # the presenter goes back on the timeline: the class sees that moment
     presenter.wait_for_function("() => document.body.dataset.timeline === 'ready'")
     presenter.evaluate("window.pvframes.seek(1)")
@@ -142,3 +149,98 @@ def test_the_token_never_reaches_a_follower_the_export_or_the_log(
         assert token not in r.read().decode()
     assert server.log_path is not None and session in server.log_path.read_text()
     assert token not in server.log_path.read_text()
+
+
+def test_my_sessions_lists_this_browsers_sessions(open_page: Any, server: Server) -> None:
+    page = open_page()   # creates a session: this browser presents it
+    first = page.evaluate("document.body.dataset.session")
+    page.get_by_test_id("sandbox-new").click()   # a second one
+    page.wait_for_function("s => document.body.dataset.session !== s", arg=first)
+    wait_ready(page)
+    second = page.evaluate("document.body.dataset.session")
+    page.get_by_test_id("sessions-open").click()
+    rows = page.get_by_test_id("session-row")
+    expect(rows).to_have_count(2)
+    assert rows.first.get_attribute("data-session") == second   # most recent first
+    screenshot(page, "class-sessions")
+    page.locator(f"[data-testid=session-row][data-session='{first}'] "
+                 "[data-testid=session-forget]").click()
+    expect(rows).to_have_count(1)
+    assert first not in page.evaluate("localStorage.getItem('pvframes.sessions')")
+
+
+@contextmanager
+def course_page(html: str) -> Iterator[str]:
+    """A page of another origin (its own port on loopback) holding `html`."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the base class's name
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/lecture.html"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_an_embedded_follower_in_a_480x360_iframe(browser: Any, open_page: Any,
+                                                  server: Server) -> None:
+    session = server.new_session(CASE1)
+    presenter = open_page(session)
+    context = browser.new_context(viewport={"width": 800, "height": 600})
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    src = server.page_url(session, "embed=1", follower=True)
+    html = f'<h1>Lecture 3</h1><iframe src="{src}" width="480" height="360"></iframe>'
+    with course_page(html) as course:
+        page.goto(course)
+        embedded(page, presenter, server, session)
+    assert context.cookies() == []   # nothing stored in cookies
+    context.close()
+    assert not errors, errors
+
+
+def embedded(page: Any, presenter: Any, server: Server, session: str) -> None:
+    frame = page.frame_locator("iframe")
+    expect(frame.get_by_test_id("embed-role")).to_have_text("following", timeout=15000)
+    expect(frame.get_by_test_id("present-next")).to_be_visible()
+    expect(frame.locator(".topbar")).to_be_hidden()
+    inner = page.frames[1]
+    grid = inner.evaluate("(() => { const r = document.querySelector('[data-testid=grids]')"
+                          ".getBoundingClientRect(); return [r.left, r.right, r.width]; })()")
+    assert grid[0] >= 0 and grid[1] <= 480 and grid[2] > 300   # the grid fits the frame
+    presenter.keyboard.press("n")
+    wait_ready(presenter, seq=1)
+    inner.wait_for_function("() => document.body.dataset.seq === '1'")
+    frame.get_by_test_id("present-next").click()   # the follower's "next" is refused
+    expect(frame.get_by_test_id("script-progress")).to_contain_text("presenter", timeout=10000)
+    assert server.api("GET", f"/api/sessions/{session}")["seq"] == 1
+    page.screenshot(path=str(SCREENSHOTS / "class-embed.png"))
+
+
+def test_slides_as_svg_and_png(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 3})
+    page = open_page(session)
+    wait_ready(page, seq=3)
+    with page.expect_download() as svg_download:
+        page.get_by_test_id("slide-svg").click()
+    svg = Path(svg_download.value.path()).read_text()
+    assert svg.startswith("<svg") and "seq 3" in svg and "L1 page table" in svg
+    with page.expect_download() as png_download:
+        page.get_by_test_id("slide-png").click()
+    png = Path(png_download.value.path()).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+    (SCREENSHOTS / "class-slide.png").write_bytes(png)

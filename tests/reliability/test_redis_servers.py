@@ -97,7 +97,8 @@ def test_two_servers_one_database_one_queue(tmp_path: Path, redis_url: str) -> N
     b = Server(database, redis_url, tmp_path / "b.log")
     clients: list[MiniClient] = []
     try:
-        session_id = post(a.base, "/api/sessions", {})["id"]
+        created = post(a.base, "/api/sessions", {})
+        session_id, token = created["id"], created["token"]  # the presenter's (roles.py)
         followers = {name: MiniClient(server.base) for name, server in
                      [("a1", a), ("a2", a), ("b1", b), ("b2", b)]}
         presenters = [MiniClient(a.base), MiniClient(b.base)]
@@ -107,7 +108,8 @@ def test_two_servers_one_database_one_queue(tmp_path: Path, redis_url: str) -> N
         acked = []
         for i in range(20):  # both servers write, in turn
             ack = presenters[i % 2].call(
-                "step", {"session": session_id, "step": {"write": {"pfn": 9 + i % 5}}})
+                "step", {"session": session_id, "token": token,
+                         "step": {"write": {"pfn": 9 + i % 5}}})
             assert ack["ok"], ack
             acked.append(ack["event"]["seq"])
         assert acked == list(range(1, 21))
@@ -120,7 +122,7 @@ def test_two_servers_one_database_one_queue(tmp_path: Path, redis_url: str) -> N
 
         a.kill9()  # mid-session: everything acknowledged is already committed
         for i in range(5):
-            ack = presenters[1].call("step", {"session": session_id,
+            ack = presenters[1].call("step", {"session": session_id, "token": token,
                                               "step": {"write": {"pfn": 20 + i}}})
             assert ack["ok"], ack
             acked.append(ack["event"]["seq"])
