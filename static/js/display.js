@@ -1,73 +1,137 @@
 // What the grid shows: the store's state with the deltas the animation has not played yet
 // taken back. Every change reaches the store as a delta carrying `old`, so the value of a
 // field before the first unplayed delta that touches it is that delta's `old`.
+// A migration's deltas cover every frame of a large guest, and the animation asks again
+// after each frame it plays: the held-back values are kept per (host, field) in typed
+// arrays indexed by MFN or PFN, and each delta's packed arrays are unpacked once.
 import { unpack } from "./deltas.js";
 
-function keysOf(d, migration) {
-  switch (d.kind) {
-    case "frame": return [[`${d.host}:${d.mfn}:${d.field}`, d.old]];
-    case "frames": {
-      const old = unpack(d.old);
-      return unpack(d.mfns).map((mfn, i) => [`${d.host}:${mfn}:${d.field}`, old[i]]);
+const unpacked = new WeakMap();   // packed array object -> its items
+
+function items(v) {
+  if (Array.isArray(v)) return v;
+  let out = unpacked.get(v);
+  if (!out) { out = unpack(v); unpacked.set(v, out); }
+  return out;
+}
+
+// Held-back values of one field: pos[i] >= 0 when slot i is held back, at values[pos[i]].
+class Slots {
+  constructor(length) {
+    this.pos = new Int32Array(length).fill(-1);
+    this.values = [];
+  }
+
+  // The first unplayed delta to touch a slot gives its value.
+  hold(i, old) {
+    if (i < 0 || i >= this.pos.length || this.pos[i] >= 0) return false;
+    this.pos[i] = this.values.length;
+    this.values.push(old);
+    return true;
+  }
+
+  get(i, truth) {
+    const p = i >= 0 && i < this.pos.length ? this.pos[i] : -1;
+    return p >= 0 ? this.values[p] : truth;
+  }
+}
+
+// The held-back state: `size` values in all (0: the grid shows the store as it is).
+class Overlay {
+  constructor(store) {
+    this.store = store;
+    this.size = 0;
+    this.slots = new Map();     // host -> {what: Slots}: "f:field", "m2p", "p2m", "dirty"
+    this.scalars = new Map();   // "host:cr3", "guest:host"
+  }
+
+  slotsOf(host, what) {
+    let byHost = this.slots.get(host);
+    if (!byHost) { byHost = {}; this.slots.set(host, byHost); }
+    if (!byHost[what]) {
+      const h = this.store.hosts[host];
+      const byPfn = what === "p2m" || what === "dirty";
+      byHost[what] = new Slots(byPfn ? this.store.guest.pages : h ? h.frames : 0);
     }
-    case "m2p": return [[`${d.host}:m2p:${d.mfn}`, d.old]];
-    case "m2p_many": {
-      const old = unpack(d.old);
-      return unpack(d.mfns).map((mfn, i) => [`${d.host}:m2p:${mfn}`, old[i]]);
+    return byHost[what];
+  }
+
+  holdAll(host, what, indices, olds) {
+    const s = this.slotsOf(host, what);
+    for (let k = 0; k < indices.length; k += 1) {
+      if (s.hold(indices[k], typeof olds === "function" ? olds(k) : olds[k])) this.size += 1;
     }
-    case "p2m": return [[`${d.host}:p2m:${d.pfn}`, d.old]];
-    case "p2m_many": {
-      const old = unpack(d.old);
-      return unpack(d.pfns).map((pfn, i) => [`${d.host}:p2m:${pfn}`, old[i]]);
+  }
+
+  holdScalar(key, old) {
+    if (this.scalars.has(key)) return;
+    this.scalars.set(key, old);
+    this.size += 1;
+  }
+
+  get(host, what, i, truth) {
+    const s = this.slots.get(host)?.[what];
+    return s ? s.get(i, truth) : truth;
+  }
+
+  scalar(key, truth) {
+    return this.scalars.size && this.scalars.has(key) ? this.scalars.get(key) : truth;
+  }
+
+  add(d, migration) {
+    switch (d.kind) {
+      case "frame": this.holdAll(d.host, `f:${d.field}`, [d.mfn], [d.old]); break;
+      case "frames": this.holdAll(d.host, `f:${d.field}`, items(d.mfns), items(d.old)); break;
+      case "m2p": this.holdAll(d.host, "m2p", [d.mfn], [d.old]); break;
+      case "m2p_many": this.holdAll(d.host, "m2p", items(d.mfns), items(d.old)); break;
+      case "p2m": this.holdAll(d.host, "p2m", [d.pfn], [d.old]); break;
+      case "p2m_many": this.holdAll(d.host, "p2m", items(d.pfns), items(d.old)); break;
+      case "cr3": this.holdScalar(`${d.host}:cr3`, d.old); break;
+      case "dirty": this.holdAll(d.host, "dirty", [d.pfn], [false]); break;
+      case "dirty_many": this.holdAll(d.host, "dirty", items(d.pfns), () => false); break;
+      case "dirty_clean": this.holdAll(d.host, "dirty", items(d.pfns), () => true); break;
+      case "migration":
+        if (d.event === "resumed") this.holdScalar("guest:host", migration.src);
+        break;
+      default: break;
     }
-    case "cr3": return [[`${d.host}:cr3`, d.old]];
-    case "dirty": return [[`${d.host}:dirty:${d.pfn}`, false]];
-    case "dirty_many": return unpack(d.pfns).map((pfn) => [`${d.host}:dirty:${pfn}`, false]);
-    case "dirty_clean": return unpack(d.pfns).map((pfn) => [`${d.host}:dirty:${pfn}`, true]);
-    case "migration":
-      return d.event === "resumed" ? [["guest:host", migration.src]] : [];
-    default: return [];
   }
 }
 
 const FRAME_FIELDS = ["owner", "type", "count", "type_count", "allocated", "validated",
-                      "pinned", "partial", "partial_set"];
+                      "pinned", "partial", "partial_set"].map((f) => [f, `f:${f}`]);
 
 export class DisplayState {
   constructor(store) {
     this.store = store;
-    this.overlay = new Map();
+    this.overlay = new Overlay(store);
   }
 
   // deltas: every delta not played yet, oldest first
   holdBack(deltas) {
-    this.overlay = new Map();
-    for (const d of deltas) {
-      for (const [key, old] of keysOf(d, this.store.migration)) {
-        if (!this.overlay.has(key)) this.overlay.set(key, old);
-      }
-    }
+    this.overlay = new Overlay(this.store);
+    for (const d of deltas) this.overlay.add(d, this.store.migration);
   }
 
-  get(key, truth) { return this.overlay.has(key) ? this.overlay.get(key) : truth; }
-
-  get guestHost() { return this.get("guest:host", this.store.guest.host); }
+  get guestHost() { return this.overlay.scalar("guest:host", this.store.guest.host); }
 
   frame(host, mfn) {
     const f = this.store.frame(host, mfn);
-    if (!f || !this.overlay.size) return f;
-    for (const field of FRAME_FIELDS) f[field] = this.get(`${host}:${mfn}:${field}`, f[field]);
-    const m2p = this.get(`${host}:m2p:${mfn}`, this.store.hosts[host].m2p[mfn]);
+    const o = this.overlay;
+    if (!f || !o.size) return f;
+    const held = o.slots.get(host);
+    if (held) for (const [field, what] of FRAME_FIELDS) if (held[what]) f[field] = held[what].get(mfn, f[field]);
+    const m2p = o.get(host, "m2p", mfn, this.store.hosts[host].m2p[mfn]);
     f.pfn = f.owner === "guest" && m2p >= 0 ? m2p : null;
-    f.base = this.get(`${host}:cr3`, this.store.hosts[host].cr3) === mfn;
-    f.dirty = f.pfn !== null && this.get(`${host}:dirty:${f.pfn}`, this.store.hosts[host].dirty.has(f.pfn));
+    f.base = o.scalar(`${host}:cr3`, this.store.hosts[host].cr3) === mfn;
+    f.dirty = f.pfn !== null && o.get(host, "dirty", f.pfn, this.store.hosts[host].dirty.has(f.pfn));
     return f;
   }
 
   guestFrame(pfn) {
     const host = this.guestHost;
     const p2m = this.store.hosts[host].p2m;
-    const mfn = this.get(`${host}:p2m:${pfn}`, p2m ? p2m[pfn] : -1);
+    const mfn = this.overlay.get(host, "p2m", pfn, p2m ? p2m[pfn] : -1);
     return mfn >= 0 ? this.frame(host, mfn) : null;
   }
 
@@ -75,6 +139,6 @@ export class DisplayState {
   ownerName(host, mfn) {
     const h = this.store.hosts[host];
     const truth = h.owners[h.owner[mfn]];
-    return this.overlay.size ? this.get(`${host}:${mfn}:owner`, truth) : truth;
+    return this.overlay.size ? this.overlay.get(host, "f:owner", mfn, truth) : truth;
   }
 }

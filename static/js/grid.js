@@ -30,7 +30,7 @@ export class FrameGrid {
     canvas.addEventListener("mousemove", (e) => this.hover(e));
     canvas.addEventListener("mouseleave", () => this.onHover(null, null, null));
     this.onHover = () => {};   // (host, mfn, pfn) of the frame under the pointer, or nulls
-    this.lod = mode === "guest" ? new LodView(this) : null;   // a large guest: zoomable blocks
+    this.lod = new LodView(this);   // a large guest or host: zoomable blocks of 512 cells
   }
 
   get host() { return this.mode === "guest" ? this.view.guestHost : this.mode; }

@@ -1,5 +1,5 @@
-// Level of detail for a large guest: one block per 512 PFNs (the pages one L1 maps), its
-// majority type and marks, kept in typed arrays. Blocks are recomputed only when an event
+// Level of detail for a large guest or host: one block per 512 PFNs (the pages one L1
+// maps) or 512 MFNs, its majority type and marks, kept in typed arrays. Blocks are recomputed only when an event
 // touches them, a few at a time (refresh() takes a time budget), so a 2^20-page guest never
 // holds the main thread for long.
 import { FLAG, unpack } from "./deltas.js";
@@ -12,8 +12,10 @@ export const MARK = { tables: 1, devalidated: 2, stale: 4, lost: 8 };
 const MANY = 1 << 15;       // a delta touching more PFNs than this dirties every block
 
 export class BlockModel {
-  constructor(store) {
+  // mode: "guest" (blocks of PFNs, each shown by its frame) or a host name (blocks of MFNs)
+  constructor(store, mode = "guest") {
     this.store = store;
+    this.mode = mode;
     this.pages = 0;
     this.blocks = 0;
     this.version = 0;   // bumped whenever a block changes (the view caches its image on it)
@@ -22,16 +24,22 @@ export class BlockModel {
     store.on("event", (event) => this.noteEvent(event));
   }
 
-  // Class of a PFN: a type index of store.types, or `free` (no frame: ballooned or lost).
+  // Class of a cell: a type index of store.types (the guest's frames), `free` (no frame:
+  // ballooned or lost; a free MFN) or `foreign` (another domain's MFN).
   get free() { return this.store.types.length; }
+  get foreign() { return this.store.types.length + 1; }
+
+  count() {
+    return this.mode === "guest" ? this.store.guest.pages : this.store.hosts[this.mode].frames;
+  }
 
   reset() {
-    this.pages = this.store.guest.pages;
+    this.pages = this.count();
     this.blocks = Math.ceil(this.pages / BLOCK);
     this.majority = new Uint8Array(this.blocks);
     this.marks = new Uint8Array(this.blocks);
-    this.counts = new Uint32Array(this.store.types.length + 1);
-    this.tableType = new Uint8Array(this.store.types.length + 1);
+    this.counts = new Uint32Array(this.store.types.length + 2);
+    this.tableType = new Uint8Array(this.store.types.length + 2);
     this.store.types.forEach((t, i) => { this.tableType[i] = PAGE_TABLE_TYPES.has(t) ? 1 : 0; });
     this.dirty = new Uint8Array(this.blocks);
     this.markAll();
@@ -52,6 +60,7 @@ export class BlockModel {
   // Which blocks an event's deltas touch, from the deltas themselves (not a rescan).
   noteEvent(event) {
     if (!this.dirty) return;
+    if (this.mode !== "guest") { this.noteHostEvent(event); return; }
     const host = this.store.guest.host;
     const m2p = this.store.hosts[host]?.m2p;
     for (const d of event.deltas || []) {
@@ -77,7 +86,55 @@ export class BlockModel {
     }
   }
 
+  noteHostEvent(event) {
+    for (const d of event.deltas || []) {
+      if (d.kind === "migration") {
+        if (["phase", "batch", "lost", "resumed"].includes(d.event)) { this.markAll(); return; }
+        continue;
+      }
+      if (d.host !== this.mode) continue;
+      if (d.kind === "frame" || d.kind === "m2p") this.markPfn(d.mfn);
+      else if (d.kind === "frames" || d.kind === "m2p_many" || d.kind === "pages") {
+        const mfns = unpack(d.mfns);
+        if (mfns.length > MANY) { this.markAll(); return; }
+        for (const mfn of mfns) this.markPfn(mfn);
+      } else if (d.kind === "cr3") {
+        this.markPfn(d.old);
+        this.markPfn(d.new);
+      }
+    }
+  }
+
+  // A host's frames: MFN i is cell i.
+  computeHostBlock(b) {
+    const { store, counts, tableType } = this;
+    const h = store.hosts[this.mode];
+    const guest = h.owners.indexOf("guest");
+    const freeOwner = h.owners.indexOf("free");
+    const m = store.migration;
+    counts.fill(0);
+    let marks = 0;
+    const end = Math.min(this.pages, (b + 1) * BLOCK);
+    for (let mfn = b * BLOCK; mfn < end; mfn += 1) {
+      const o = h.owner[mfn];
+      if (o !== guest) { counts[o === freeOwner ? this.free : this.foreign] += 1; continue; }
+      const t = h.type[mfn];
+      counts[t] += 1;
+      if (tableType[t]) {
+        marks |= MARK.tables;
+        if (!(h.flags[mfn] & FLAG.validated)) marks |= MARK.devalidated;
+        if (this.mode === m.dst && m.outcome.get(h.m2p[mfn]) === "raw") marks |= MARK.stale;
+      }
+    }
+    return marks;
+  }
+
   computeBlock(b) {
+    if (this.mode !== "guest") {
+      const marks = this.computeHostBlock(b);
+      this.setMajority(b, marks);
+      return;
+    }
     const { store, counts, tableType } = this;
     const h = store.hosts[store.guest.host];
     const p2m = h.p2m || [];
@@ -104,6 +161,11 @@ export class BlockModel {
       }
       if (m.lost.has(pfn)) marks |= MARK.lost;
     }
+    this.setMajority(b, marks);
+  }
+
+  setMajority(b, marks) {
+    const { counts } = this;
     let best = 0;
     for (let t = 1; t < counts.length; t += 1) if (counts[t] > counts[best]) best = t;
     this.majority[b] = best;
@@ -126,6 +188,20 @@ export class BlockModel {
     }
     if (changed) this.version += 1;
     return this.pending === 0;
+  }
+
+  // Class of cell i (its frame's type index, free or foreign), for cells drawn small.
+  classAt(i) {
+    const { store } = this;
+    if (this.mode === "guest") {
+      const h = store.hosts[store.guest.host];
+      const mfn = h.p2m ? h.p2m[i] : -1;
+      return mfn >= 0 && h.owners[h.owner[mfn]] === "guest" ? h.type[mfn] : this.free;
+    }
+    const h = store.hosts[this.mode];
+    const owner = h.owners[h.owner[i]];
+    if (owner === "guest") return h.type[i];
+    return owner === "free" ? this.free : this.foreign;
   }
 
   // Everything at once (tests, and a first paint that wants complete blocks).

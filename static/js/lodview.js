@@ -5,25 +5,25 @@
 import { drawCell } from "./cell.js";
 import { BH, BLOCK, BW, BlockModel, MARK, blockColumns, cellOf, pfnAt } from "./lod.js";
 import { Minimap } from "./minimap.js";
-import { INK, LOST_COLOUR, STALE_COLOUR, styleOf } from "./types.js";
+import { FOREIGN_COLOUR, INK, LOST_COLOUR, STALE_COLOUR, styleOf } from "./types.js";
 import { Viewport } from "./viewport.js";
 
-export const LOD_MIN = 16384;   // guests above this many pages get the zoomable view
+export const LOD_MIN = 16384;   // guests (hosts) above this many pages (frames) get this view
 const CELL_MODE = 3;            // CSS px per cell from which cells are drawn, not blocks
 const FULL_CELL = 10;           // from which each cell is drawn with its marks and letter
 const FREE_RGB = [236, 236, 236];
 const DRAG = 4;                 // pixels a press must move to be a drag, not a click
 const HINT = 22;                // height of the line under the grid that says how to read it
-const HINT_TEXT = "One block per 512 PFNs (one L1's worth), in its most common type's colour; " +
-  "◥ holds page tables · hatched: de-validated · ■ stale (a table sent raw) · ✕ lost. " +
-  "Wheel, drag, + − 0 and Shift+arrows zoom and pan; click a block to zoom in.";
+const HINT_TEXT = (unit) => `One block per 512 ${unit}s (one L1's worth), in its most ` +
+  "common type's colour; ◥ holds page tables · hatched: de-validated · ■ stale (a table " +
+  "sent raw) · ✕ lost. Wheel, drag, + − 0 and Shift+arrows zoom and pan; click a block to zoom in.";
 
 function rgb(hex) { return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)); }
 
 export class LodView {
   constructor(grid) {
     this.grid = grid;
-    this.model = new BlockModel(grid.store);
+    this.model = new BlockModel(grid.store, grid.mode);
     this.vp = new Viewport();
     this.image = document.createElement("canvas");   // one pixel per block
     this.cells = document.createElement("canvas");   // one pixel per visible cell
@@ -47,8 +47,10 @@ export class LodView {
 
   active() {
     const g = this.grid;
-    return g.mode === "guest" && g.store.loaded && Boolean(g.avail) && g.count() > LOD_MIN;
+    return g.store.loaded && Boolean(g.avail) && g.count() > LOD_MIN;
   }
+
+  get unit() { return this.grid.mode === "guest" ? "PFN" : "MFN"; }
 
   get shown() { return this.active() && this.grid.canvas.offsetParent !== null; }
   get columns() { return blockColumns(this.grid.count()); }
@@ -106,7 +108,7 @@ export class LodView {
       this.grid.canvas.after(this.hint);
     }
     this.hint.hidden = false;
-    this.hint.textContent = this.blockMode ? HINT_TEXT
+    this.hint.textContent = this.blockMode ? HINT_TEXT(this.unit)
       : "Single cells, drawn as in a small guest. Wheel, drag, + − 0 and Shift+arrows zoom and pan.";
   }
 
@@ -121,7 +123,8 @@ export class LodView {
   }
 
   colourOf(t) {
-    this.palette ||= [...this.grid.store.types.map((name) => rgb(styleOf(name).colour)), FREE_RGB];
+    this.palette ||= [...this.grid.store.types.map((name) => rgb(styleOf(name).colour)), FREE_RGB,
+                      rgb(FOREIGN_COLOUR)];
     return this.palette[t];
   }
 
@@ -176,21 +179,16 @@ export class LodView {
     const w = x1 - x0;
     const h = y1 - y0;
     if (w <= 0 || h <= 0) return;
-    const store = g.store;
-    const host = store.hosts[store.guest.host];
-    const guest = host.owners.indexOf("guest");
-    const free = store.types.length;
+    const n = g.count();
     this.cells.width = w;
     this.cells.height = h;
     const cctx = this.cells.getContext("2d");
     const data = cctx.createImageData(w, h);
     for (let y = y0; y < y1; y += 1) {
       for (let x = x0; x < x1; x += 1) {
-        const pfn = pfnAt(x, y, cols, store.guest.pages);
-        if (pfn === null) continue;
-        const mfn = host.p2m ? host.p2m[pfn] : -1;
-        const t = mfn >= 0 && host.owner[mfn] === guest ? host.type[mfn] : free;
-        const [r, gr, bl] = this.colourOf(t);
+        const i = pfnAt(x, y, cols, n);
+        if (i === null) continue;
+        const [r, gr, bl] = this.colourOf(this.model.classAt(i));
         data.data.set([r, gr, bl, 255], ((y - y0) * w + (x - x0)) * 4);
       }
     }
@@ -311,9 +309,10 @@ export class LodView {
     const b = Math.floor(pfn / BLOCK);
     const m = this.model.marks[b];
     const major = this.model.majority[b];
-    const type = major === this.model.free ? "no frame" : this.grid.store.types[major];
+    const type = major === this.model.free ? (this.unit === "PFN" ? "no frame" : "free")
+      : major === this.model.foreign ? "another domain's" : this.grid.store.types[major];
     const marks = Object.keys(MARK).filter((k) => m & MARK[k]);
-    this.grid.canvas.title = `PFN ${b * BLOCK}–${Math.min(this.grid.count(), (b + 1) * BLOCK) - 1}: ` +
+    this.grid.canvas.title = `${this.unit} ${b * BLOCK}–${Math.min(this.grid.count(), (b + 1) * BLOCK) - 1}: ` +
       `mostly ${type}${marks.length ? `; ${marks.join(", ")}` : ""} (click to zoom in)`;
   }
 
