@@ -73,7 +73,10 @@ def test_fork_starts_from_the_past_and_leaves_the_original(app: Flask,
     assert fork["snapshot"]["cursor"] == 7   # the script goes on from step 8
     assert without_links(fork["snapshot"]) == without_links(
         client.get(f"/api/sessions/{sid}?seq=7").get_json())
-    step = client.post(f"/api/sessions/{fork['id']}/steps", json={"write": {"pfn": 3}})
+    # the fork is the forker's: its own presenter token comes with it
+    as_presenter = {"Authorization": f"Bearer {fork['token']}"}
+    step = client.post(f"/api/sessions/{fork['id']}/steps", json={"write": {"pfn": 3}},
+                       headers=as_presenter)
     assert step.get_json()["seq"] == 8
     after = client.get(f"/api/sessions/{sid}").get_json()
     assert without_links(after) == without_links(original)
@@ -82,7 +85,8 @@ def test_fork_starts_from_the_past_and_leaves_the_original(app: Flask,
     app.extensions["pvframes"].store.forget(fork["id"])
     replayed = client.get(f"/api/sessions/{fork['id']}").get_json()
     assert replayed["seq"] == 8 and replayed["cursor"] == 7
-    run = client.post(f"/api/sessions/{fork['id']}/run", json={"count": 1}).get_json()
+    run = client.post(f"/api/sessions/{fork['id']}/run", json={"count": 1},
+                      headers=as_presenter).get_json()
     assert run["events"][0]["script_step"] == 8
 
 
