@@ -56,7 +56,7 @@ def test_patched_beside_unpatched(open_page: Any, server: Server) -> None:
     expect(page.get_by_test_id("inspector-compare").get_by_test_id("inspector-title")
            ).to_contain_text("PFN 20")
     # what differs is outlined in both panes: the entries of PFN 20 and 21 after restore
-    page.wait_for_function("Number(document.body.dataset.diffs) >= 2")
+    page.wait_for_function("() => Number(document.body.dataset.diffs) >= 2")
     dst = server.api("GET", f"/api/sessions/{a}?seq={seq}")["guest"]["p2m"]
     diffs = page.evaluate("[...window.pvframes.ui.diffs]")
     assert f"destination:{dst[20]}" in diffs and f"destination:{dst[21]}" in diffs

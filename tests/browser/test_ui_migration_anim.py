@@ -29,7 +29,7 @@ def test_the_batch_flies_and_panels_follow_the_frame(open_page: Any, server: Ser
     wait_ready(page, seq=16)
     expect(page.get_by_test_id("anim-ticker")).to_contain_text("write_batch", timeout=15000)
     # the dots are drawn on the overlay while the batch plays
-    page.wait_for_function(f"({PAINTED})() > 50", timeout=5000)
+    page.wait_for_function(f"() => ({PAINTED})() > 50", timeout=5000)
     assert int(page.get_by_test_id("flow-overlay").get_attribute("data-painted")) == 64
     # the panel shows the migration as of this frame: under way, not completed
     panel = page.get_by_test_id("migration")
@@ -63,7 +63,7 @@ def test_a_raw_page_table_is_marked(open_page: Any, server: Server) -> None:
     server.api("POST", f"/api/sessions/{session}/run", {"count": "all"})
     page = open_page(session)
     page.wait_for_selector("body[data-timeline=ready]")
-    page.wait_for_function("Number(document.body.dataset.shapes) > 0")
+    page.wait_for_function("() => Number(document.body.dataset.shapes) > 0")
     # the L2 written before the migration: writable, travelled raw, entries still present
     assert guest_frame(page, 20)["type"] != "l2"
     marks = page.evaluate("window.pvframes.cellMarks('guest', 20)")

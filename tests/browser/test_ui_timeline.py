@@ -100,14 +100,14 @@ def test_a_link_opens_a_moment(open_page: Any, server: Server) -> None:
     page = open_page()
     page.goto(f"{server.base}/?session={session}&seq=14")
     wait_timeline(page)
-    page.wait_for_function("document.body.dataset.seq === '14'")
+    page.wait_for_function("() => document.body.dataset.seq === '14'")
     assert page_state(page) == snapshot_at(server, session, 14)
     assert page.evaluate("window.scrollY") == 0
     href = page.get_by_test_id("tl-link").get_attribute("href")
     assert href.endswith(f"session={session}&seq=14")
     # n in the past plays the next event again rather than changing the session
     page.keyboard.press("n")
-    page.wait_for_function("document.body.dataset.seq === '15'")
+    page.wait_for_function("() => document.body.dataset.seq === '15'")
     assert server.api("GET", f"/api/sessions/{session}")["seq"] == 21
 
 
@@ -141,7 +141,7 @@ def test_flipping_the_variant_keeps_the_position(open_page: Any, server: Server)
     page.get_by_test_id("variant-patched").check()
     page.wait_for_function("s => document.body.dataset.session !== s", arg=session)
     wait_timeline(page)
-    page.wait_for_function("document.body.dataset.seq === '15'")
+    page.wait_for_function("() => document.body.dataset.seq === '15'")
     other = page.evaluate("document.body.dataset.session")
     assert page.evaluate("document.body.dataset.head") == "21"
     assert page_state(page) == snapshot_at(server, other, 15)
