@@ -86,8 +86,9 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
             _wait(base + "/api/scenarios")
         request = urllib.request.Request(bases[0] + "/api/sessions", data=b"{}",
                                          headers={"Content-Type": "application/json"})
-        session_id = json.load(urllib.request.urlopen(request))["id"]
-        return _drive(bases, session_id, followers, steps, rate, max_seconds)
+        created = json.load(urllib.request.urlopen(request))
+        return _drive(bases, created["id"], created.get("token"), followers, steps, rate,
+                      max_seconds)
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
@@ -99,8 +100,8 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _drive(bases: list[str], session_id: str, n_followers: int, steps: int,
-           rate: float | None, max_seconds: float) -> dict[str, Any]:
+def _drive(bases: list[str], session_id: str, token: str | None, n_followers: int,
+           steps: int, rate: float | None, max_seconds: float) -> dict[str, Any]:
     deadline = time.monotonic() + max_seconds
     followers = []
     for i in range(n_followers):
@@ -128,7 +129,7 @@ def _drive(bases: list[str], session_id: str, n_followers: int, steps: int,
     for i in range(steps):
         if time.monotonic() > deadline:
             break
-        ack = presenter.call("step", {"session": session_id,
+        ack = presenter.call("step", {"session": session_id, "token": token,
                                       "step": {"write": {"pfn": 9 + i % 40}}})
         if ack.get("ok"):
             acked[ack["event"]["seq"]] = time.perf_counter()
