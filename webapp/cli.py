@@ -32,14 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="another origin allowed to call the API and Socket.IO "
                        "(repeatable), e.g. https://course.example.edu")
-    serve.add_argument("--server", choices=["gunicorn", "werkzeug"], default="gunicorn",
-                       help="gunicorn's threaded worker (default) or Werkzeug's "
-                       "development server")
+    serve.add_argument("--server", choices=["werkzeug", "gunicorn"], default="werkzeug",
+                       help="Werkzeug's threaded server with TCP_NODELAY and a socket timeout "
+                       "(default), or gunicorn's threaded worker (see docs/operations.md)")
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="worker processes (gunicorn; N > 1 needs --message-queue)")
     serve.add_argument("--threads", type=int, default=100, metavar="N",
                        help="threads per worker: one per open WebSocket (default %(default)s)")
-    serve.add_argument("--keep-alive", type=int, default=5, metavar="S",
+    serve.add_argument("--keep-alive", type=int, default=10, metavar="S",
                        help="close connections that send nothing for S seconds, including "
                        "new ones that never send a request (default %(default)s)")
     serve.add_argument("--timeout", type=int, default=120, metavar="S",
@@ -88,10 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(host: str, port: int, overrides: dict[str, object] | None = None,
           server: str = "werkzeug", options: object = None) -> int:
+    """Run the server until it is stopped; 1 if the database is refused."""
     from . import create_app
     from .extensions import socketio
     from .schema import DatabaseProblem
-    from .serving import NoDelayHandler, ServeOptions, run_gunicorn
+    from .serving import ServeOptions, handler_with_timeout, run_gunicorn
 
     try:
         app = create_app(overrides=overrides or None)  # checks the database before forking
@@ -112,5 +113,6 @@ def serve(host: str, port: int, overrides: dict[str, object] | None = None,
     # debug and the reloader stay off whatever the environment says: Werkzeug's debugger
     # runs code for whoever reaches it.
     socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, debug=False,
-                 use_reloader=False, request_handler=NoDelayHandler)
+                 use_reloader=False, request_handler=handler_with_timeout(
+                     options.keep_alive_s if isinstance(options, ServeOptions) else 10))
     return 0

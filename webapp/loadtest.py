@@ -4,6 +4,9 @@ number of steps and followers, and a wall-clock cap after which it stops by itse
 
     python -m webapp.loadtest --followers 200 --steps 100 [--workers 2] [--rate 50]
 
+`--workers N` starts N server processes on one database and one redis-server queue
+(started here too) and splits the followers across them; the presenter uses the first.
+
 Prints one JSON object: events lost and reordered (must be 0), followers dropped (by
 backpressure; they would reconnect and catch up), and the delay from the presenter's
 acknowledgement to each follower's receipt (p50/p99/max).
@@ -71,18 +74,21 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
             procs.append(subprocess.Popen(
                 [redis, "--port", str(redis_port), "--bind", LOOPBACK, "--save", "",
                  "--appendonly", "no"], stdout=subprocess.DEVNULL, start_new_session=True))
-            command += ["--workers", str(workers), "--message-queue",
-                        f"redis://{LOOPBACK}:{redis_port}/0"]
-        port = _free_port()
-        base = f"http://{LOOPBACK}:{port}"
-        procs.append(subprocess.Popen(command + ["--port", str(port)],
-                                      stdout=subprocess.DEVNULL, start_new_session=True))
-        _wait(base + "/api/scenarios")
-        request = urllib.request.Request(base + "/api/sessions", data=b"{}",
+            command += ["--message-queue", f"redis://{LOOPBACK}:{redis_port}/0"]
+        # One server process per worker on one database and one queue (docs/operations.md).
+        bases = []
+        for _ in range(workers):
+            port = _free_port()
+            bases.append(f"http://{LOOPBACK}:{port}")
+            procs.append(subprocess.Popen(command + ["--port", str(port)],
+                                          stdout=subprocess.DEVNULL, start_new_session=True))
+        for base in bases:
+            _wait(base + "/api/scenarios")
+        request = urllib.request.Request(bases[0] + "/api/sessions", data=b"{}",
                                          headers={"Content-Type": "application/json"})
         created = json.load(urllib.request.urlopen(request))
-        return _drive(base, created["id"], followers, steps, rate, max_seconds,
-                      token=created["token"])
+        return _drive(bases, created["id"], created.get("token"), followers, steps, rate,
+                      max_seconds)
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
@@ -94,14 +100,14 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _drive(base: str, session_id: str, n_followers: int, steps: int, rate: float | None,
-           max_seconds: float, token: str | None = None) -> dict[str, Any]:
+def _drive(bases: list[str], session_id: str, token: str | None, n_followers: int,
+           steps: int, rate: float | None, max_seconds: float) -> dict[str, Any]:
     deadline = time.monotonic() + max_seconds
     followers = []
-    for _ in range(n_followers):
+    for i in range(n_followers):
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {len(followers)} followers connected in time")
-        client = MiniClient(base, timeout=30)
+        client = MiniClient(bases[i % len(bases)], timeout=30)  # split across the servers
         if not client.call("join", {"session": session_id}).get("ok"):
             raise RuntimeError("join refused")
         followers.append(client)
@@ -117,7 +123,7 @@ def _drive(base: str, session_id: str, n_followers: int, steps: int, rate: float
     threads = [threading.Thread(target=follow, args=(c,), daemon=True) for c in followers]
     for thread in threads:
         thread.start()
-    presenter = MiniClient(base, timeout=30)
+    presenter = MiniClient(bases[0], timeout=30)
     acked: dict[int, float] = {}
     started = time.perf_counter()
     for i in range(steps):

@@ -1,6 +1,11 @@
 """How `pvframes serve` runs the app.
 
-Production (the default): gunicorn with its threaded worker (`gthread`), the route
+Default: Werkzeug's threaded server with the handler below (TCP_NODELAY, a socket
+timeout against half-open connections). Measured here, gunicorn 23 and 27's `gthread`
+worker held new WebSocket connections for 25 s (an Engine.IO ping interval) once a few
+were open, so it is not the default; `--server gunicorn` keeps it available.
+
+gunicorn (`--server gunicorn`): its threaded worker (`gthread`), the route
 Flask-SocketIO documents for `async_mode="threading"` with simple-websocket. gunicorn sets
 TCP_NODELAY on its listening socket (inherited by each connection), closes keep-alive
 connections idle past `--keep-alive` seconds, and reaps a worker stuck past `--timeout`.
@@ -25,12 +30,28 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 
 class NoDelayHandler(WSGIRequestHandler):
-    """Werkzeug's handler with Nagle's algorithm off: a small ack right after an event
-    would otherwise wait up to 40 ms for the peer's delayed ACK."""
+    """Werkzeug's handler with Nagle's algorithm off (a small ack right after an event
+    would otherwise wait up to 40 ms for the peer's delayed ACK) and a socket timeout: a
+    connection that sends no request, or stalls an HTTP read or write for this long, is
+    closed instead of holding its thread. A WebSocket upgrade clears it: idle tabs stay."""
+
+    timeout = 10
 
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok and self.headers.get("Upgrade", "").lower() == "websocket":
+            # From here on the connection is a WebSocket: idle between Engine.IO pings is
+            # normal, and simple-websocket reads it with blocking calls.
+            self.connection.settimeout(None)
+        return ok
+
+
+def handler_with_timeout(seconds: int) -> type[NoDelayHandler]:
+    return type("NoDelayHandler", (NoDelayHandler,), {"timeout": seconds})
 
 
 @dataclass(frozen=True)
@@ -39,15 +60,16 @@ class ServeOptions:
     port: int = 5000
     workers: int = 1
     threads: int = 100  # one per connected tab while it holds a WebSocket
-    keep_alive_s: int = 5  # idle keep-alive connections are closed after this
+    keep_alive_s: int = 10  # idle or half-open connections are closed after this
     timeout_s: int = 120  # a worker silent this long is restarted
     graceful_timeout_s: int = 10
 
 
-def background_server(app: Any, host: str = "127.0.0.1", port: int = 0
+def background_server(app: Any, host: str = "127.0.0.1", port: int = 0,
+                      handler: type[NoDelayHandler] = NoDelayHandler
                       ) -> tuple[str, Callable[[], None]]:
     """Serve `app` (Werkzeug, threaded, TCP_NODELAY) from a thread: (base URL, stop)."""
-    server = make_server(host, port, app, threaded=True, request_handler=NoDelayHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 
