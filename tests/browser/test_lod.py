@@ -71,6 +71,20 @@ def test_zoomed_out_blocks_show_the_majority_type(open_page: Any,
     # block 0's marks: it holds page tables, all validated, nothing lost
     assert page.evaluate(f"{GRID}.pvLod.model.marks[0]") == 1
     screenshot(page, "lod-zoomed-out-1024")
+    # a host of over 16384 frames gets blocks of 512 MFNs: its last ones are free
+    page.get_by_test_id("view-source").click()
+    source = "document.querySelector('[data-testid=grid-source]')"
+    page.wait_for_function(f"() => {source}.dataset.lod === 'blocks' && "
+                           f"{source}.dataset.pending === '0'")
+    host = snap["hosts"]["source"]
+    last = (host["frames"] - 1) // 512
+    assert host["owners"][host["owner"][last * 512]] == "free"
+    assert page.evaluate(f"b => {source}.pvLod.model.majority[b]", last) == len(snap["types"])
+    # block 0: the class most of its MFNs have (another domain's: one past free)
+    owners = Counter(host["owners"][o] for o in host["owner"][:512])
+    top = owners.most_common(1)[0][0]
+    assert top not in ("guest", "free")   # the hosts reserve their first frames
+    assert page.evaluate(f"{source}.pvLod.model.majority[0]") == len(snap["types"]) + 1
 
 
 def test_zooming_in_reaches_single_cells_and_the_minimap_follows(
