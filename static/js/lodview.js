@@ -13,10 +13,10 @@ const CELL_MODE = 3;            // CSS px per cell from which cells are drawn, n
 const FULL_CELL = 10;           // from which each cell is drawn with its marks and letter
 const FREE_RGB = [236, 236, 236];
 const DRAG = 4;                 // pixels a press must move to be a drag, not a click
-const HINT = 22;                // height of the line under the grid that says how to read it
-const HINT_TEXT = (unit) => `One block per 512 ${unit}s (one L1's worth), in its most ` +
-  "common type's colour; ◥ holds page tables · hatched: de-validated · ■ stale (a table " +
-  "sent raw) · ✕ lost. Wheel, drag, + − 0 and Shift+arrows zoom and pan; click a block to zoom in.";
+const HINT = 30;                // height of the two lines under the grid that say how to read it
+const HINT_TEXT = (unit) => `Blocks of 512 ${unit}s (one L1's worth) in their most common ` +
+  "type's colour · ◥ page tables · hatched: de-validated · ■ stale (a table sent raw) · " +
+  "✕ lost · wheel, drag, + − 0: zoom and pan; click a block to zoom in";
 
 function rgb(hex) { return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)); }
 
@@ -103,8 +103,8 @@ export class LodView {
     if (!this.hint) {
       this.hint = document.createElement("p");
       this.hint.dataset.testid = "lod-hint";
-      Object.assign(this.hint.style, { margin: "2px 0 0", font: "12px system-ui, sans-serif",
-        lineHeight: `${HINT / 2 - 1}px`, height: `${HINT - 2}px`, overflow: "hidden" });
+      Object.assign(this.hint.style, { margin: "2px 0 0", font: "11px/13px system-ui, sans-serif",
+        height: `${HINT - 2}px`, overflow: "hidden" });
       this.grid.canvas.after(this.hint);
     }
     this.hint.hidden = false;
