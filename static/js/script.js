@@ -26,7 +26,7 @@ export class ScriptPanel {
     this.allButton = root.querySelector("[data-testid=script-all]");
     header.querySelector("[data-testid=scenario-form]").addEventListener("submit", (e) => {
       e.preventDefault();
-      this.start(this.select.value, null);
+      if (this.select.value) this.start(this.select.value, null);
     });
     for (const radio of header.querySelectorAll("input[name=xen]")) {
       radio.addEventListener("change", () => this.switchVariant(radio.value));
@@ -142,7 +142,16 @@ export class ScriptPanel {
     const s = this.store;
     this.header.querySelector(`input[name=xen][value=${s.meta.xen}]`).checked = true;
     const file = this.currentFile();
-    if (file) this.select.value = file;
+    // A session not started from the catalogue (sandbox, import, fork of one, explore)
+    // names itself in the menu rather than showing an unrelated first entry.
+    this.select.querySelector("option[data-current]")?.remove();
+    if (file) {
+      this.select.value = file;
+    } else {
+      this.select.prepend(el("option", { value: "", disabled: true, "data-current": "" },
+                             `This session: ${s.meta.title || s.meta.name}`));
+      this.select.value = "";
+    }
     this.header.querySelector("[data-testid=variant]").title =
       "Switching replays this session's steps under the other Xen, in a new session, at the same moment";
     this.root.querySelector("[data-testid=scenario-title]").textContent = s.meta.title;

@@ -223,6 +223,10 @@ def test_a_blank_sandbox_of_a_chosen_size(open_page: Any) -> None:
     wait_ready(page, seq=0)
     assert page.evaluate("window.pvframes.store.script.length") == 0
     assert page.get_by_test_id("grid-guest").get_attribute("data-cells") == "16"
+    # the scenario menu names this session, not an unrelated catalogue entry
+    chosen = page.eval_on_selector("[data-testid=scenario-select]",
+                                   "s => s.options[s.selectedIndex].textContent")
+    assert chosen.startswith("This session:")
 
 
 def test_keyboard_and_text_alternatives(open_page: Any, server: Server) -> None:
