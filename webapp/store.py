@@ -127,13 +127,8 @@ class SessionStore:
         if max_bytes is not None and size > max_bytes:
             raise LimitExceeded("scenario", "max_session_bytes", max_bytes,
                                 f"this session would take about {size} bytes of memory")
-        session_id = secrets.token_urlsafe(8)
-        created = datetime.now(UTC).isoformat(timespec="seconds")
         with self._db_lock, storage_errors(), self._db:
-            self._db.execute(
-                "INSERT INTO sessions (id, created, scenario_json, xen) VALUES (?, ?, ?, ?)",
-                (session_id, created, scenario_json, xen),
-            )
+            session_id = self._insert_session(scenario_json, xen)
         self._remember(session_id, session, size)
         self._last_n[session_id] = 0
         return session_id, session
@@ -151,13 +146,8 @@ class SessionStore:
                     "SELECT scenario_json, xen FROM sessions WHERE id = ?", (parent_id,)
                 ).fetchone()
             xen = xen or parent_xen
-        session_id = secrets.token_urlsafe(8)
-        created = datetime.now(UTC).isoformat(timespec="seconds")
         with self._db_lock, storage_errors(), self._db:
-            self._db.execute(
-                "INSERT INTO sessions (id, created, scenario_json, xen) VALUES (?, ?, ?, ?)",
-                (session_id, created, scenario_json, xen),
-            )
+            session_id = self._insert_session(scenario_json, xen)
             self._db.executemany(
                 "INSERT INTO steps (session_id, n, kind, step_json, seq) VALUES (?, ?, ?, ?, ?)",
                 [(session_id, n, "run" if "script_step" in e else "step",
@@ -169,6 +159,17 @@ class SessionStore:
         self._remember(session_id, session, sizing.session_bytes(session))
         self._last_n[session_id] = len(events)
         return session_id, session
+
+    def _insert_session(self, scenario_json: str, xen: str) -> str:
+        """A new session row with a fresh id; the caller holds the lock and the transaction
+        (a fork adds its steps in the same one)."""
+        session_id = secrets.token_urlsafe(8)
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        self._db.execute(
+            "INSERT INTO sessions (id, created, scenario_json, xen) VALUES (?, ?, ?, ?)",
+            (session_id, created, scenario_json, xen),
+        )
+        return session_id
 
     def origin(self, session_id: str) -> dict[str, Any]:
         """{"forked_from": {"session", "seq"} or None, "forks": [{"session", "seq"}]}."""

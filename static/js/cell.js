@@ -46,8 +46,8 @@ function fillBody(ctx, x, y, s, frame, colour) {
   return kind;
 }
 
-function pinMark(ctx, x, y, s) {
-  const p = Math.max(6, s * 0.34);
+// A filled triangle in the top right corner of a cell or block of side `s`, `p` long.
+export function cornerMark(ctx, x, y, s, p) {
   ctx.fillStyle = INK;
   ctx.beginPath();
   ctx.moveTo(x + s - p, y);
@@ -186,7 +186,7 @@ export function drawCell(ctx, x, y, s, frame, label = "") {
   ctx.lineWidth = frame.base ? Math.max(3, s / 10) : frame.lost ? 2 : 1;
   const inset = ctx.lineWidth / 2;
   ctx.strokeRect(x + inset, y + inset, s - 2 * inset, s - 2 * inset);
-  if (frame.pinned) pinMark(ctx, x, y, s);
+  if (frame.pinned) cornerMark(ctx, x, y, s, Math.max(6, s * 0.34));
   if (frame.dirty) dirtyMark(ctx, x, y, s);
   if (frame.partial && frame.partial_set) nestedMark(ctx, x, y, s);
   if (s >= LETTER_MIN) {

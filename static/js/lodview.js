@@ -2,7 +2,7 @@
 // type's colour with marks; zoomed in, single cells as the ordinary grid draws them. Wheel,
 // drag and keys (+ - 0, Shift+arrows) zoom and pan; a minimap shows where the view is.
 // Only what is in view is drawn, so a frame costs the same at any guest size.
-import { drawCell } from "./cell.js";
+import { cornerMark, drawCell } from "./cell.js";
 import { BH, BLOCK, BW, BlockModel, MARK, blockColumns, cellOf, pfnAt } from "./lod.js";
 import { Minimap } from "./minimap.js";
 import { FOREIGN_COLOUR, INK, LOST_COLOUR, STALE_COLOUR, styleOf } from "./types.js";
@@ -355,16 +355,7 @@ function blockMarks(ctx, x, y, w, h, marks) {
     ctx.stroke();
   }
   ctx.restore();
-  if (marks & MARK.tables) {
-    const p = Math.max(4, k * 0.45);
-    ctx.fillStyle = INK;
-    ctx.beginPath();
-    ctx.moveTo(x + w - p, y);
-    ctx.lineTo(x + w, y);
-    ctx.lineTo(x + w, y + p);
-    ctx.closePath();
-    ctx.fill();
-  }
+  if (marks & MARK.tables) cornerMark(ctx, x, y, w, Math.max(4, k * 0.45));
   if (marks & MARK.stale) {
     const s = Math.max(4, k * 0.4);
     ctx.fillStyle = STALE_COLOUR;
