@@ -1,11 +1,11 @@
 """Shared by every test directory: in-process test clients act as the presenter of the
 sessions they create (webapp/roles.py), so tests that step a session need not handle tokens.
 
-A POST /api/sessions (or a fork) through Flask's test client remembers the returned token; later
-requests under /api/sessions/<id>/ carry it as `Authorization: Bearer` unless the test set
-an Authorization header itself, and Socket.IO test clients add it as `token` to event
-payloads that name a known session and have no `token` key. To act as a follower, send
-`headers={"Authorization": ""}` or a payload with `"token": None`.
+A POST /api/sessions (a fork, a compare pair) through Flask's test client remembers the
+returned token; later requests under /api/sessions/<id>/ carry it as `Authorization: Bearer`
+unless the test set an Authorization header itself, and Socket.IO test clients add it as
+`token` to event payloads that name a known session and have no `token` key. To act as a
+follower, send `headers={"Authorization": ""}` or a payload with `"token": None`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ def _remember(response: Any) -> None:
         body = response.get_json(silent=True)
         if isinstance(body, dict) and isinstance(body.get("token"), str):
             TOKENS[str(body["id"])] = body["token"]
+        if isinstance(body, dict) and isinstance(body.get("tokens"), dict):  # a compare pair
+            for key, token in body["tokens"].items():
+                TOKENS[str(body[key])] = token
 
 
 def _session_of(path: str) -> str | None:

@@ -179,7 +179,8 @@ def fork_session(session_id: str) -> tuple[Response, int, dict[str, str]]:
 def create_compare() -> tuple[Response, int]:
     """{"session": id} (its scenario under both variants), {"scenario_file": name} (the
     same), or {"scenario_files": [a, b], "xen"?} (two scenarios): two new sessions that
-    have run their scripts. 201 {"a", "b"} (a: unpatched when the variants differ)."""
+    have run their scripts. 201 {"a", "b", "tokens", "links"} (a: unpatched when the variants
+    differ): whoever made the pair presents both sessions, as with POST /sessions."""
     body = json_body()
     if not isinstance(body, dict) or len(body.keys() - {"xen"}) != 1:
         raise InvalidInput("body", 'must be {"session": id}, {"scenario_file": name} or '
@@ -187,12 +188,12 @@ def create_compare() -> tuple[Response, int]:
     both: tuple[str | None, str | None] = ("unpatched", "patched")
     if "session" in body:
         scenario = service().scenario_of(parsing.session_id(body["session"]))
-        return jsonify(service().create_pair(scenario, both)), 201
+        return with_tokens(service().create_pair(scenario, both))
     if "scenario_file" in body:
         name = body["scenario_file"]
         if not isinstance(name, str):
             raise InvalidInput("scenario_file", "must be a scenario name from the catalogue")
-        return jsonify(service().create_pair(catalogue_text(name, "scenario_file"), both)), 201
+        return with_tokens(service().create_pair(catalogue_text(name, "scenario_file"), both))
     names = body.get("scenario_files")
     if not (isinstance(names, list) and len(names) == 2 and all(isinstance(n, str) for n in names)):
         raise InvalidInput("scenario_files", "must be two scenario names from the catalogue")
@@ -201,7 +202,16 @@ def create_compare() -> tuple[Response, int]:
         raise InvalidInput("xen", f"must be one of {', '.join(parsing.XEN_VARIANTS)} or null")
     texts = (catalogue_text(names[0], "scenario_files[0]"),
              catalogue_text(names[1], "scenario_files[1]"))
-    return jsonify(service().create_pair(None, (xen, xen), texts)), 201
+    return with_tokens(service().create_pair(None, (xen, xen), texts))
+
+
+def with_tokens(pair: dict[str, str]) -> tuple[Response, int]:
+    """A compare pair's answer: each session's presenter token and links, keyed as the pair
+    ("a", "b"); the tokens are returned here once, like a created session's."""
+    tokens = {key: roles().issue(pair[key]) for key in ("a", "b")}
+    return jsonify({**pair, "tokens": tokens,
+                    "links": {key: links(request.host_url, pair[key], tokens[key])
+                              for key in ("a", "b")}}), 201
 
 
 def catalogue_text(name: str, field: str) -> str:

@@ -1,6 +1,6 @@
 // REST calls (docs/protocol.md). Errors come back as {error: {field, message}}.
 
-import { keepToken } from "./roles.js";
+import { keepPairTokens, keepToken } from "./roles.js";
 
 async function request(method, path, body) {
   const init = { method, headers: {} };
@@ -47,8 +47,9 @@ export const exportUrl = (id) => `/api/sessions/${encodeURIComponent(id)}/export
 export const getSnapshot = (id, seq = null) =>
   request("GET", `/api/sessions/${encodeURIComponent(id)}${seq === null ? "" : `?seq=${seq}`}`);
 
-// {session: id} | {scenario_file} | {scenario_files: [a, b], xen} -> {a, b}: new sessions
-export const createCompare = (body) => request("POST", "/api/compare", body);
+// {session: id} | {scenario_file} | {scenario_files: [a, b], xen} -> {a, b, tokens, links}:
+// new sessions, presented by this browser (their tokens are kept)
+export const createCompare = (body) => request("POST", "/api/compare", body).then(keepPairTokens);
 
 // {a, b, divergences: [{n, seq, text, pfns}], state?: {frames, entries, pfinfo, p2m}}
 export const getCompare = (a, b, seq = null) =>

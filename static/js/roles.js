@@ -53,6 +53,14 @@ export function keepToken(created) {
   return created;
 }
 
+// POST /api/compare's answer: whoever made the pair presents both sessions.
+export function keepPairTokens(pair) {
+  for (const key of ["a", "b"]) {
+    if (pair && pair.tokens && pair.tokens[key]) remember(pair[key], pair.tokens[key]);
+  }
+  return pair;
+}
+
 // A presenter link (#token=...): keep the token, take it out of the address bar.
 export function takeFragmentToken() {
   const url = new URL(window.location.href);

@@ -2,6 +2,7 @@
 // beside the export link.
 import { createSession } from "./api.js";
 import { el } from "./dom.js";
+import { keepToken } from "./roles.js";
 
 async function postYaml(text) {
   const response = await fetch("/api/sessions", { method: "POST", headers: { "Content-Type": "application/yaml" }, body: text });
@@ -10,7 +11,7 @@ async function postYaml(text) {
     const e = data.error || { message: `HTTP ${response.status}` };
     throw Object.assign(new Error(e.message), { field: e.field });
   }
-  return data;
+  return keepToken(data);   // the importer presents the new session (roles.js)
 }
 
 export function installSandbox(topbar, open, showError) {

@@ -155,3 +155,41 @@ def test_a_bad_state_names_its_field(connect: Any, client: FlaskClient) -> None:
         ack = sio.emit("presenter", {"session": created["id"], "token": created["token"],
                                      "state": state}, callback=True)
         assert ack["ok"] is False and ack["error"]["field"] == field, (state, ack)
+
+
+def test_a_compare_pair_is_presented_by_whoever_made_it(connect: Any,
+                                                         client: FlaskClient) -> None:
+    made = client.post("/api/compare", json={"session": create(client)["id"]})
+    assert made.status_code == 201
+    pair = made.get_json()
+    a, b = pair["a"], pair["b"]
+    tokens = pair["tokens"]
+    assert set(tokens) == {"a", "b"} and tokens["a"] != tokens["b"]
+    for key in ("a", "b"):
+        assert pair["links"][key]["follower"].endswith(f"/?session={pair[key]}")
+        assert pair["links"][key]["presenter"].endswith(f"#token={tokens[key]}")
+    before = {sid: client.get(f"/api/sessions/{sid}").get_json() for sid in (a, b)}
+    # a follower (no token, or the other session's token) is refused over REST ...
+    for sid, wrong in ((a, tokens["b"]), (b, tokens["a"])):
+        for headers in (FOLLOWER, {"Authorization": f"Bearer {wrong}"}):
+            r = client.post(f"/api/sessions/{sid}/steps", json=WRITE_9, headers=headers)
+            assert r.status_code == 403 and r.get_json()["error"]["field"] == "token"
+    # ... and over Socket.IO, and nothing reaches the room
+    follower, watcher = connect(), connect()
+    for sid in (a, b):
+        assert watcher.emit("join", {"session": sid}, callback=True)["ok"]
+    watcher.get_received()
+    for sid in (a, b):
+        for event, extra in (("step", {"step": WRITE_9}), ("run", {"count": 1})):
+            ack = follower.emit(event, {"session": sid, "token": None, **extra}, callback=True)
+            assert ack["ok"] is False and ack["error"]["field"] == "token", ack
+        ack = follower.emit("presenter", {"session": sid, "token": "guess",
+                                          "state": {"seq": 0}}, callback=True)
+        assert ack["ok"] is False and ack["error"]["field"] == "token"
+    assert watcher.get_received() == []
+    assert {sid: client.get(f"/api/sessions/{sid}").get_json() for sid in (a, b)} == before
+    # the maker presents both
+    for key in ("a", "b"):
+        r = client.post(f"/api/sessions/{pair[key]}/steps", json=WRITE_9,
+                        headers={"Authorization": f"Bearer {tokens[key]}"})
+        assert r.status_code == 200, r.get_json()
