@@ -13,7 +13,7 @@ from typing import Any
 from .divergence import divergences
 from .errors import InvalidInput
 from .packing import unpack
-from .scenario import XEN_VARIANTS, load_file, validate
+from .scenario import XEN_VARIANTS, Position, load_file, validate
 from .session import Session
 
 
@@ -152,12 +152,14 @@ def main(argv: list[str] | None = None, out: Any = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument("--verbose", action="store_true", help="print every step's deltas")
     parser.add_argument("--snapshot", type=int, metavar="STEP",
-                        help="with --svg: draw the grid after the first STEP steps")
+                        help="with --svg: draw the grid after the first STEP steps "
+                        "(default: the file's position.seq)")
     parser.add_argument("--svg", metavar="OUT", help="write the grid as SVG (a slide) to OUT")
-    parser.add_argument("--view", default="guest", choices=["guest", "source", "destination"],
-                        help="with --svg: which grid (default guest)")
+    parser.add_argument("--view", choices=["guest", "source", "destination"],
+                        help="with --svg: which grid (default: the file's position, or guest)")
     parser.add_argument("--frame", metavar="HOST:MFN",
-                        help="with --svg: select this frame and draw its entries")
+                        help="with --svg: select this frame and draw its entries "
+                        "(default: the file's position.frame)")
     args = parser.parse_args(argv)
     if args.svg or args.snapshot is not None:
         return write_slide(args, parser)
@@ -186,11 +188,13 @@ def main(argv: list[str] | None = None, out: Any = None) -> int:
 
 
 def write_slide(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """`--snapshot STEP --svg OUT`: one scenario, one variant, the grid after STEP steps."""
+    """`--svg OUT [--snapshot STEP]`: one scenario, one variant, the grid after STEP steps.
+    What the options leave out comes from the file's `position` (the moment it was
+    exported at): its seq, view, frame and variant. Checks are not run here."""
     from .slides import grid_svg
 
-    if not args.svg or args.snapshot is None or len(args.files) != 1 or args.xen == "both":
-        parser.error("--snapshot STEP and --svg OUT go together, with one FILE and one variant")
+    if not args.svg or len(args.files) != 1 or args.xen == "both":
+        parser.error("--svg OUT draws one FILE under one variant (--snapshot STEP with it)")
     selected = None
     if args.frame:
         host, _, mfn = args.frame.partition(":")
@@ -198,20 +202,37 @@ def write_slide(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             parser.error("--frame must be HOST:MFN, e.g. source:296")
         selected = (host, int(mfn))
     try:
-        (file, raw, variants), = load_all(args.files, args.xen)
-        session = Session.create(raw, variants[0])
+        (file, raw, _variants), = load_all(args.files, args.xen)
+        pos = validate(raw).position
+        if args.snapshot is None and pos is None:
+            raise InvalidInput("snapshot", f"{file} has no position: give --snapshot STEP")
+        variant = args.xen or (pos.variant if pos and pos.variant else None)
+        session = Session.create(raw, variant)
         steps = raw.get("steps") or []
-        if not 0 <= args.snapshot <= len(steps):
+        snapshot = args.snapshot if args.snapshot is not None else (pos.seq if pos else 0)
+        if not 0 <= snapshot <= len(steps):
             raise InvalidInput("snapshot", f"{file} has {len(steps)} steps; STEP must be "
                                f"0..{len(steps)}")
-        for n, step in enumerate(steps[:args.snapshot], start=1):
+        if selected is None and pos is not None and pos.frame is not None:
+            selected = (pos.frame.on, pos.frame.mfn)
+        for n, step in enumerate(steps[:snapshot], start=1):
             session.apply(step, n)
-        text = grid_svg(session, args.view, selected)
+        text = grid_svg(session, args.view or slide_view(pos, selected), selected)
     except InvalidInput as err:
         print(f"invalid: {err.field + ': ' if err.field else ''}{err.message}", file=sys.stderr)
         return 2
     Path(args.svg).write_text(text, encoding="utf-8")
     return 0
+
+
+def slide_view(pos: Position | None, selected: tuple[str, int] | None) -> str:
+    """A slide is one grid: the position's view, or for `both` the selected frame's host
+    (the source's without one), as the page's SVG export draws it."""
+    if pos is None:
+        return "guest"
+    if pos.view == "both":
+        return selected[0] if selected else "source"
+    return pos.view
 
 
 def divergence_report(runs: list[Run]) -> list[dict[str, Any]]:

@@ -330,6 +330,25 @@ class Guest(Model):
     layout: Literal["linear", "bare"] = "linear"
 
 
+POSITION_VIEWS = ("guest", "source", "destination", "both")
+
+
+class PositionFrame(Model):
+    mfn: Frame
+    on: HostName
+
+
+class Position(Model):
+    """Where the file is looked at (docs/scenario-extensions.md): the moment after the first
+    `seq` steps, the view, the selected frame and the Xen variant. A pointer for the page
+    and for slides, not a step: it checks nothing and changes nothing the steps do."""
+
+    seq: Annotated[int, BeforeValidator(_parse_int), Field(ge=0)]
+    view: Literal[POSITION_VIEWS] = "guest"  # type: ignore[valid-type]
+    frame: PositionFrame | None = None
+    variant: Literal["patched", "unpatched"] | None = None
+
+
 class Scenario(Model):
     name: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")] = "session"
     title: str | None = None
@@ -338,6 +357,7 @@ class Scenario(Model):
     guest: Guest = Guest()
     hosts: Hosts = Hosts()
     steps: list[Step] = []
+    position: Position | None = None
 
     def reserved(self, host: str) -> list[Reserved]:
         spec: HostSpec = getattr(self.hosts, host)
@@ -469,6 +489,7 @@ def check_consistency(scenario: Scenario) -> None:
         if spec.frames - taken < pages:
             raise InvalidInput(f"hosts.{host}.frames", f"the guest's {pages} pages do not "
                                f"fit in {spec.frames - taken} free frames")
+    check_position(scenario.position, scenario.hosts, len(scenario.steps))
     phase = "none"  # none | live | paused
     for n, step in enumerate(scenario.steps, start=1):
         check_expect(step, f"steps[{n}]")
@@ -492,6 +513,29 @@ def check_consistency(scenario: Scenario) -> None:
                                    f"state here; expected {' or '.join(expected)}")
             phase = {"all": "none", "begin": "live", "round": "live", "suspend": "paused",
                      "restore": "none"}[ph]
+
+
+def check_position(pos: Position | None, hosts: Hosts, steps: int) -> None:
+    """A position names a moment the steps reach and a frame its host has."""
+    if pos is None:
+        return
+    if pos.seq > steps:
+        raise InvalidInput("position.seq", f"{pos.seq} is beyond the scenario's {steps} steps")
+    if pos.frame is not None:
+        frames = getattr(hosts, pos.frame.on).frames
+        if pos.frame.mfn >= frames:
+            raise InvalidInput("position.frame.mfn", f"MFN {pos.frame.mfn} is not a frame "
+                               f"of {pos.frame.on} (0..{frames - 1})")
+
+
+def validate_position(value: Any, hosts: Hosts, steps: int) -> Position:
+    """A position for a scenario with these hosts and this many steps (an export's)."""
+    try:
+        pos = Position.model_validate(value)
+    except ValidationError as err:
+        raise _invalid(err, ("position",)) from None
+    check_position(pos, hosts, steps)
+    return pos
 
 
 def check_pfns(step: Step, pages: int, where: str) -> None:

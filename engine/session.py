@@ -15,7 +15,16 @@ from .constants import TYPE_NAMES, errno_name, pfinfo_name
 from .errors import InvalidInput
 from .hypercalls import getpageframeinfo3
 from .mm import MM
-from .scenario import Ask, Scenario, Step, check_pfns, parse_text, validate, validate_step
+from .scenario import (
+    Ask,
+    Scenario,
+    Step,
+    check_pfns,
+    parse_text,
+    validate,
+    validate_position,
+    validate_step,
+)
 from .world import HOSTS, World
 
 FLAG_ALLOCATED, FLAG_VALIDATED, FLAG_PINNED, FLAG_PARTIAL = 1, 2, 4, 8
@@ -240,8 +249,10 @@ class Session:
                 and bool(np.any(page & np.uint64(1))))
         return out
 
-    def export_yaml(self) -> str:
-        """The session as a scenario that replays it under `pvframes run`."""
+    def export_yaml(self, position: dict[str, Any] | None = None) -> str:
+        """The session as a scenario that replays it under `pvframes run`; `position`
+        ({seq, view?, frame?: {mfn, on}}) marks the moment it was exported at, under this
+        session's variant (docs/scenario-extensions.md)."""
         doc: dict[str, Any] = {"name": self.scenario.name}
         for key in ("title", "description"):
             if self.raw.get(key):
@@ -253,6 +264,10 @@ class Session:
         # pairs survive and the export runs under either variant.
         doc["steps"] = [self.script[event["script_step"] - 1] if "script_step" in event
                         else event["step"] for event in self.log]
+        if position is not None:  # checked as `pvframes run` will read it
+            pos = validate_position({**position, "variant": self.xen}, self.scenario.hosts,
+                                    len(doc["steps"]))
+            doc["position"] = pos.model_dump(exclude_none=True)
         return yaml.safe_dump(doc, sort_keys=False)
 
 

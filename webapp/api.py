@@ -262,7 +262,9 @@ def get_events(session_id: str) -> Response:
 
 @bp.get("/sessions/<session_id>/export")
 def export_session(session_id: str) -> Response:
-    text = service().export(session_id)
+    """The session as a scenario file; with ?seq=N (view=V, frame=HOST:MFN), that moment
+    as its `position` (docs/scenario-extensions.md)."""
+    text = service().export(session_id, parsing.moment(request.args))
     return Response(
         text,
         mimetype="text/yaml",

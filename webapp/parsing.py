@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import InvalidInput
@@ -256,3 +257,21 @@ def xen(value: Any, field: str = "xen") -> str | None:
     if value is None or value in XEN_VARIANTS:
         return value
     raise InvalidInput(field, f"must be one of {', '.join(XEN_VARIANTS)} or null")
+
+
+def moment(args: Mapping[str, str]) -> dict[str, Any] | None:
+    """?seq=N&view=V&frame=HOST:MFN (any of them) as a scenario position's fields, or None
+    without any. The engine checks the values (webapp's fields: seq, view, frame)."""
+    if not any(args.get(key) for key in ("seq", "view", "frame")):
+        return None
+    out: dict[str, Any] = {}
+    if args.get("seq"):
+        out["seq"] = seq(args["seq"])
+    if args.get("view"):
+        out["view"] = args["view"]
+    if args.get("frame"):
+        host, _, mfn = args["frame"].partition(":")
+        if host not in ("source", "destination") or not mfn.isdigit() or len(mfn) > 9:
+            raise InvalidInput("frame", "must be HOST:MFN, e.g. source:296")
+        out["frame"] = {"on": host, "mfn": int(mfn)}
+    return out

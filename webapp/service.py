@@ -45,7 +45,10 @@ class SessionService:
             session_id, _ = self.store.create(scenario=scenario, xen=xen,
                                               max_bytes=limits.max_session_bytes)
         with self.store.checkout(session_id) as session:
-            return {"id": session_id, "seq": session.seq, "snapshot": session.snapshot()}
+            created = {"id": session_id, "seq": session.seq, "snapshot": session.snapshot()}
+            if session.scenario.position is not None:  # where the file asks to be opened
+                created["position"] = session.scenario.position.model_dump(exclude_none=True)
+            return created
 
     def create_from_catalogue(self, name: str, xen: str | None = None) -> dict[str, Any]:
         return self.create(scenario=self.catalogue.text(name), xen=xen)
@@ -120,9 +123,17 @@ class SessionService:
             page = self._page(session.events(since=since), limit)
             return {"seq": session.seq, "events": page, "more": since + len(page) < session.seq}
 
-    def export(self, session_id: str) -> str:
+    def export(self, session_id: str, moment: dict[str, Any] | None = None) -> str:
+        """The session as a scenario; `moment` ({seq?, view?, frame?}) becomes its position,
+        seq defaulting to the session's. Errors name the query's fields (seq, view, frame)."""
         with self.store.checkout(session_id) as session:
-            return session.export_yaml()
+            if moment is None:
+                return session.export_yaml()
+            try:
+                return session.export_yaml({"seq": session.seq, **moment})
+            except InvalidInput as exc:
+                field = exc.field.removeprefix("position.").split(".")[0]
+                raise InvalidInput(field, exc.message) from None
 
     def frame(self, session_id: str, host: str, mfn: int,
               seq: int | None = None) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 // (engine/slides.py, the same as `pvframes run --snapshot STEP --svg FILE`).
 
 function slideUrl(store, ui) {
-  const view = ["guest", "source", "destination"].includes(ui.view) ? ui.view : "source";
+  // One grid per slide: in "both", the selected frame's host (as `pvframes run --svg`).
+  const view = ["guest", "source", "destination"].includes(ui.view) ? ui.view
+    : (ui.selected ? ui.selected.host : "source");
   const url = new URL(`/api/sessions/${encodeURIComponent(store.sessionId)}/slide.svg`,
                       window.location.origin);
   url.searchParams.set("seq", String(store.seq));
