@@ -41,7 +41,15 @@ export const frameDetail = (id, host, mfn, seq = null) =>
   request("GET", `/api/sessions/${encodeURIComponent(id)}/frames/${host}/${mfn}` +
     (seq === null ? "" : `?seq=${seq}`));
 
-export const exportUrl = (id) => `/api/sessions/${encodeURIComponent(id)}/export`;
+// The session as a scenario file; `moment` ({seq, view, frame: "host:mfn"}) becomes its
+// position (docs/scenario-extensions.md), so importing the file opens that moment.
+export function exportUrl(id, moment = null) {
+  const url = `/api/sessions/${encodeURIComponent(id)}/export`;
+  if (!moment) return url;
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(moment)) if (v !== null && v !== undefined) q.set(k, String(v));
+  return `${url}?${q}`;
+}
 
 // The snapshot now, or as of `seq`.
 export const getSnapshot = (id, seq = null) =>

@@ -191,7 +191,7 @@ const present = new Present(store, {
   back: () => seekAll(store.seq - 1),
   canBack: () => store.seq > 0,
 }, () => layout());
-installSandbox($(".topbar"), openSession, (text) => script.showError(text));
+installSandbox($(".topbar"), openSession, (text) => script.showError(text), openImported);
 installTabs();
 new ExplorePanel($("[data-testid=explore]"), store, link.socket, openSession);
 // Presenter and followers (docs/classroom.md): a presenter link's token, the class bar.
@@ -225,15 +225,16 @@ function showPosition() {
 
 // The whole history (and the state at seq 0) lets the store show any moment; a link may
 // ask for one (?seq=N).
-let wantSeq = null;
+let wantSeq = null;   // {id, seq}: for that session only (a history still loading for the
+                      // session opened before it must not take it)
 async function loadHistory() {
   const id = store.sessionId;
   const [{ events }, snap0] = await Promise.all([getAllEvents(id, 0), getSnapshot(id, 0)]);
   if (store.sessionId !== id) return;
   store.setHistory(events, snap0);
   body.dataset.timeline = store.index ? "ready" : "partial";
-  if (wantSeq !== null && store.index) {
-    const n = wantSeq;
+  if (wantSeq !== null && wantSeq.id === id && store.index) {
+    const n = wantSeq.seq;
     wantSeq = null;
     seekAll(n);
   }
@@ -308,7 +309,7 @@ store.on("load", () => {
   body.dataset.timeline = "loading";
   body.dataset.session = store.sessionId;
   showPosition();
-  $("[data-testid=export]").href = exportUrl(store.sessionId);
+  exportHref();
   layout();
   loadHistory().catch((err) => {
     body.dataset.timeline = "error";
@@ -327,6 +328,39 @@ store.on("event", (event) => {
   }
 });
 
+// The export link names the moment in view, so the file opens there again (position).
+const POSITION_VIEWS = ["guest", "source", "destination", "both"];
+function exportHref() {
+  if (!store.loaded) return;
+  const sel = ui.selected;
+  $("[data-testid=export]").href = exportUrl(store.sessionId, {
+    seq: store.seq,
+    view: POSITION_VIEWS.includes(ui.view) ? ui.view : null,
+    frame: sel && sel.mfn !== null ? `${sel.host}:${sel.mfn}` : null,
+  });
+}
+for (const name of ["event", "seek", "extend"]) store.on(name, exportHref);
+ui.on((what) => { if (what === "view" || what === "selected") exportHref(); });
+
+// An imported file with a position (docs/scenario-extensions.md) opens at that moment: this
+// page presents the new session, runs its script that far, then shows the file's variant,
+// view and frame.
+async function openImported(created) {
+  const pos = created.position;
+  let seq = created.seq;
+  while (pos && seq < pos.seq) {
+    const ack = await link.call("run", { session: created.id, count: pos.seq - seq,
+                                         token: created.token });
+    if (!ack.events.length) break;
+    seq = ack.seq;
+  }
+  await openSession(created.id);
+  if (!pos) return;
+  if (pos.variant && pos.variant !== store.meta.xen) await script.switchVariant(pos.variant);
+  if (POSITION_VIEWS.includes(pos.view)) ui.setView(pos.view);
+  if (pos.frame) ui.select(pos.frame.on, pos.frame.mfn);
+}
+
 function showFailure(what, err) {
   body.dataset.state = "error";
   $("[data-testid=scenario-title]").textContent = `${what}: ${err.message}`;
@@ -335,7 +369,7 @@ function showFailure(what, err) {
 async function openSession(id, seq = null) {
   body.dataset.state = "loading";
   delete body.dataset.forkedFrom;
-  wantSeq = seq;
+  wantSeq = seq === null ? null : { id, seq };
   if (!compareIds(new URL(window.location.href).searchParams)) {
     window.history.replaceState(null, "", momentUrl(id, seq ?? 0, seq === null));
   }

@@ -31,7 +31,8 @@ export class Follow {
     this.readOnly = params().has("seq");
     this.momentSeq = params().get("seq");
     // A moment link's view and frame, read now: opening the session rewrites the address.
-    this.moment = this.readOnly ? { view: params().get("view"), frame: params().get("frame") } : null;
+    this.moment = this.readOnly ? { view: params().get("view"), frame: params().get("frame"),
+                                    variant: params().get("variant") } : null;
     this.waiting = null;    // a state for a seq this page does not hold yet
     this.applying = false;  // changing the view ourselves: not a presenter's change
     this.audience = 0;
@@ -187,13 +188,20 @@ export class Follow {
     url.searchParams.set("view", this.ui.view);
     const sel = this.ui.selected;
     if (sel) url.searchParams.set("frame", `${sel.host}:${sel.mfn}`);
+    url.searchParams.set("variant", this.store.meta.xen);
     return url.toString();
   }
 
-  openMoment() {
+  async openMoment() {
     // The timeline seeks to ?seq=N itself once the history is loaded (app.js).
-    const { view, frame } = this.moment;
+    const { view, frame, variant } = this.moment;
     this.moment = null;   // once: later loads are other sessions
+    if ((variant === "patched" || variant === "unpatched") && variant !== this.store.meta.xen) {
+      // The same history under the other Xen (a copy: the shared session is not changed),
+      // at the same moment, still read-only.
+      const forked = await this.link.fork(this.store.head, variant).catch(() => null);
+      if (forked) await this.openSession(forked.id, Number(this.momentSeq));
+    }
     if (["guest", "source", "destination", "both"].includes(view)) this.ui.setView(view);
     const [host, mfn] = (frame || "").split(":");
     if ((host === "source" || host === "destination") && /^\d+$/.test(mfn || "")) {

@@ -14,7 +14,9 @@ async function postYaml(text) {
   return keepToken(data);   // the importer presents the new session (roles.js)
 }
 
-export function installSandbox(topbar, open, showError) {
+// open(id): the page's openSession; openImported(created): a created session that may
+// carry a position (app.js)
+export function installSandbox(topbar, open, showError, openImported = (c) => open(c.id)) {
   const pages = el("input", { type: "number", min: 1, max: 1048576, value: 64, required: true,
                               "data-testid": "sandbox-pages", "aria-label": "guest pages" });
   const layout = el("select", { "data-testid": "sandbox-layout", "aria-label": "guest layout" },
@@ -45,7 +47,7 @@ export function installSandbox(topbar, open, showError) {
     if (!chosen) return;
     try {
       const created = await postYaml(await chosen.text());
-      await open(created.id);
+      await openImported(created);
     } catch (err) {
       showError(`Could not import ${chosen.name}${err.field ? ` (${err.field})` : ""}: ${err.message}`);
     }

@@ -136,6 +136,57 @@ def test_a_moment_link_is_read_only(open_page: Any, server: Server) -> None:
     screenshot(page, "class-moment")
 
 
+def test_an_export_at_a_moment_reopens_there(open_page: Any, server: Server,
+                                             tmp_path: Path) -> None:
+    session = server.new_session(CASE1)
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 5})
+    page = open_page(session)
+    wait_ready(page, seq=5)
+    page.wait_for_function("() => document.body.dataset.timeline === 'ready'")
+    page.evaluate("window.pvframes.seek(3)")
+    wait_ready(page, seq=3)
+    page.keyboard.press("2")   # the source host
+    page.evaluate("window.pvframes.ui.select('source', 300)")
+    want = page.evaluate("window.pvframes.hostState()")
+    with page.expect_download() as download:
+        page.get_by_test_id("export").click()
+    path = tmp_path / "moment.yaml"
+    download.value.save_as(path)
+    text = path.read_text()
+    assert server.tokens[session] not in text
+    assert "position:" in text
+    run = subprocess.run([sys.executable, "-m", "webapp", "run", str(path)], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    # Imported in another browser: that browser presents a new session, at that moment.
+    other = open_page()
+    first = other.evaluate("document.body.dataset.session")
+    other.get_by_test_id("import-file").set_input_files(str(path))
+    other.wait_for_function("s => document.body.dataset.session !== s", arg=first)
+    wait_ready(other, seq=3)
+    other.wait_for_function("() => window.pvframes.ui.view === 'source'")
+    wait_selected(other, ["source", 300])
+    expect(other.get_by_test_id("role")).to_have_text("Presenter")
+    got = other.evaluate("window.pvframes.hostState()")
+    assert got == want
+    assert other.evaluate("window.pvframes.store.script.length") == 5   # the rest to step
+    assert other.evaluate("window.pvframes.store.head") == 3
+
+
+def test_a_moment_link_to_the_other_variant(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1, "unpatched")
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 4})
+    page = open_page(session, query="seq=2&view=guest&variant=patched")
+    page.wait_for_function("s => document.body.dataset.session !== s", arg=session)
+    wait_ready(page, seq=2)
+    assert page.evaluate("window.pvframes.store.meta.xen") == "patched"
+    expect(page.get_by_test_id("role")).to_contain_text("Read-only")
+    assert server.api("GET", f"/api/sessions/{session}")["xen"] == "unpatched"
+    assert server.api("GET", f"/api/sessions/{session}")["seq"] == 4
+    # the page's own moment link names the variant it shows
+    assert "variant=patched" in page.evaluate("window.pvframes.follow.momentUrl()")
+
+
 @contextmanager
 def logging_server(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
     """`pvframes serve --server werkzeug`, which logs every request line (gunicorn, the

@@ -185,10 +185,11 @@ def test_export_then_pvframes_run_and_import(open_page: Any, server: Server,
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.strip().endswith("2 passed, 0 failed")
-    # Import the same file: a new session with its script.
+    # Import the same file: a new session with its script, opened where it was exported
+    # (its position: the end, seq 22).
     page.get_by_test_id("import-file").set_input_files(str(path))
     page.wait_for_function("s => document.body.dataset.session !== s", arg=session)
-    wait_ready(page, seq=0)
+    wait_ready(page, seq=22)
     assert page.evaluate("window.pvframes.store.script.length") == 22
 
 
