@@ -30,6 +30,8 @@ def create_app(
     MESSAGE_QUEUE         e.g. redis://127.0.0.1:6379/0: Socket.IO rooms shared between
                           processes (several workers or servers on one database)
     WEBSOCKET_ONLY        refuse long-polling (several workers: no sticky sessions)
+    AUDIENCE_TTL_S        behind a Redis queue, how long a killed worker's followers still
+                          count (webapp/audience.py)
     SNAPSHOT_AFTER_S      CPU seconds of steps after which a session's state is stored
                           beside its log (fast reopen); None = never
     LIMITS                overrides of webapp.limits.Limits, e.g. {"max_body_bytes": 4194304}
@@ -53,6 +55,7 @@ def create_app(
         SNAPSHOT_AFTER_S=0.5,
         MESSAGE_QUEUE=None,
         WEBSOCKET_ONLY=False,
+        AUDIENCE_TTL_S=30,
         TEMPLATE_FOLDER=None,
     )
     if test_config is None:
@@ -85,6 +88,7 @@ def create_app(
         slides_api,
         wire,
     )
+    from .audience import make_audience
     from .catalogue import Catalogue
     from .roles import Roles
     from .service import SessionService
@@ -116,6 +120,8 @@ def create_app(
         limits=limits,
     )
     app.extensions["pvframes.roles"] = Roles(app.extensions["pvframes"].store)
+    app.extensions["pvframes.audience"] = make_audience(app.config["MESSAGE_QUEUE"],
+                                                        float(app.config["AUDIENCE_TTL_S"]))
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     security.install(app)

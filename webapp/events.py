@@ -8,7 +8,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app
+from flask import current_app, request
 from flask_socketio import join_room, leave_room
 from socketio import PubSubManager
 
@@ -141,14 +141,18 @@ def on_join(payload: dict[str, Any]) -> Ack:
     only(payload, "session", "since")
     session_id = parsing.session_id(payload.get("session"))
     since = parsing.since(payload.get("since"))
-    return service().join(session_id, since, lambda: join_room(room_for(session_id)))
+    joined = service().join(session_id, since, lambda: join_room(room_for(session_id)))
+    current_app.extensions["pvframes.audience"].joined(session_id, request.sid)
+    return joined
 
 
 @socketio.on("leave")
 @acked
 def on_leave(payload: dict[str, Any]) -> Ack:
     only(payload, "session")
-    leave_room(room_for(parsing.session_id(payload.get("session"))))
+    session_id = parsing.session_id(payload.get("session"))
+    leave_room(room_for(session_id))
+    current_app.extensions["pvframes.audience"].left(session_id, request.sid)
     return {}
 
 

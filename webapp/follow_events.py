@@ -6,13 +6,12 @@ kept as the room's latest (so a late joiner starts where the class is) and pushe
 room as `presenter` {session, state}.
 `follow` {session}: ack {"state": latest or null, "audience": n}; the caller must have joined.
 `audience` {session}: ack {"audience": n}, the other pages in the room (the presenter polls).
-Counts are of this process's room members: behind a message queue each worker counts its own.
+Counts and the latest state are the whole class's: this process's rooms, or behind a Redis
+message queue every worker's (webapp/audience.py).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from flask import current_app, request
@@ -21,18 +20,15 @@ from flask_socketio import rooms
 from engine.errors import InvalidInput
 
 from . import parsing
+from .audience import ROOM_PREFIX, LocalAudience
 from .events import Ack, acked, only, room_for
 from .extensions import socketio
 from .roles import Roles, parse_token
 
 VIEWS = ("guest", "source", "destination", "both", "compare")
 HOSTS = ("source", "destination")
-MAX_ROOMS = 4096           # latest states kept; the oldest room's is forgotten first
 MAX_NARRATION_CHARS = 2000
 MAX_SEQ = 1 << 40
-
-_latest: OrderedDict[str, dict[str, Any]] = OrderedDict()
-_guard = threading.Lock()
 
 
 def _int(value: Any, field: str, top: int = MAX_SEQ) -> int:
@@ -82,23 +78,14 @@ def only_keys(value: dict[str, Any], field: str, *allowed: str) -> None:
             raise InvalidInput(f"{field}.{key}", f"unknown field; expected {', '.join(allowed)}")
 
 
-def latest(session_id: str) -> dict[str, Any] | None:
-    with _guard:
-        return _latest.get(session_id)
-
-
-def _keep(session_id: str, state: dict[str, Any]) -> None:
-    with _guard:
-        _latest[session_id] = state
-        _latest.move_to_end(session_id)
-        while len(_latest) > MAX_ROOMS:
-            _latest.popitem(last=False)
+def audience_store() -> LocalAudience:
+    store: LocalAudience = current_app.extensions["pvframes.audience"]
+    return store
 
 
 def audience(session_id: str) -> int:
-    """Pages in the session's room other than the caller."""
-    members = socketio.server.manager.rooms.get("/", {}).get(room_for(session_id)) or {}
-    return sum(1 for sid in members if sid != request.sid)
+    """Pages in the session's room other than the caller: every worker's behind Redis."""
+    return audience_store().count(session_id, request.sid)
 
 
 def _joined(session_id: str) -> None:
@@ -114,7 +101,7 @@ def on_presenter(payload: dict[str, Any]) -> Ack:
     state = parse_state(payload.get("state"))
     roles: Roles = current_app.extensions["pvframes.roles"]
     roles.require(session_id, parse_token(payload.get("token")))
-    _keep(session_id, state)
+    audience_store().keep(session_id, state)
     socketio.emit("presenter", {"session": session_id, "state": state},
                   to=room_for(session_id), skip_sid=request.sid)
     return {"audience": audience(session_id)}
@@ -126,7 +113,7 @@ def on_follow(payload: dict[str, Any]) -> Ack:
     only(payload, "session")
     session_id = parsing.session_id(payload.get("session"))
     _joined(session_id)
-    return {"state": latest(session_id), "audience": audience(session_id)}
+    return {"state": audience_store().latest(session_id), "audience": audience(session_id)}
 
 
 @socketio.on("audience")
@@ -136,3 +123,12 @@ def on_audience(payload: dict[str, Any]) -> Ack:
     session_id = parsing.session_id(payload.get("session"))
     _joined(session_id)
     return {"audience": audience(session_id)}
+
+
+@socketio.on("disconnect")
+def on_disconnect(*_reason: Any) -> None:
+    """A page went away: it no longer counts (its rooms are left after this returns)."""
+    store = audience_store()
+    for room in rooms():
+        if isinstance(room, str) and room.startswith(ROOM_PREFIX):
+            store.left(room[len(ROOM_PREFIX):], request.sid)
