@@ -28,7 +28,8 @@ export class Follow {
   // openSession(id): the page's; readOnly: a moment link (?seq=N)
   constructor(bar, { store, ui, link, tour, openSession }) {
     Object.assign(this, { store, ui, link, tour, openSession });
-    this.readOnly = params().has("seq");
+    // The compare view's ?seq is where it opens, not a moment link: roles stay the tokens'.
+    this.readOnly = params().has("seq") && !params().has("compare");
     this.momentSeq = params().get("seq");
     // A moment link's view and frame, read now: opening the session rewrites the address.
     this.moment = this.readOnly ? { view: params().get("view"), frame: params().get("frame"),
@@ -42,6 +43,9 @@ export class Follow {
     this.link.socket.on("presenter", (msg) => {
       if (msg && msg.session === this.store.sessionId) this.receive(msg.state);
     });
+    // After a Wi-Fi blip: the link has already asked to rejoin (its handler runs first and
+    // the server handles a connection's messages in order), so ask where the class is now.
+    this.link.socket.on("connect", () => this.reconnected());
     this.presenting = null;  // the session this page last presented
     this.store.on("load", () => this.loaded());
     this.store.on("event", () => { this.flush(); this.share(); });
@@ -78,6 +82,16 @@ export class Follow {
       this.share();
     }
     if (this.moment) this.openMoment();
+  }
+
+  async reconnected() {
+    if (!this.store.loaded) return;   // the first connection: loaded() does this
+    if (this.role === "follower") {
+      const ack = await this.link.call("follow", { session: this.store.sessionId }).catch(() => null);
+      if (ack && ack.state) this.receive(ack.state);
+    } else if (this.role === "presenter") {
+      this.share();   // the room's state is this page's again
+    }
   }
 
   // ---- follower ---------------------------------------------------------------------------

@@ -60,6 +60,9 @@ class Server:
             answer = json.loads(response.read())
         if method == "POST" and path == "/api/sessions":
             self.tokens[answer["id"]] = answer["token"]
+        if method == "POST" and path == "/api/compare":   # the maker presents both
+            for key in ("a", "b"):
+                self.tokens[answer[key]] = answer["tokens"][key]
         return answer
 
     def page_url(self, session: str | None, query: str = "", follower: bool = False) -> str:

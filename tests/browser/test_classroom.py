@@ -76,6 +76,57 @@ def test_followers_follow_and_cannot_change(open_page: Any, server: Server) -> N
     for f in followers:
         f.wait_for_function("() => window.pvframes.store.seq === 1")
         assert f.evaluate("window.pvframes.store.head") == 3
+    followers[1].context.close()   # a student closes the laptop: the count follows
+    expect(presenter.get_by_test_id("audience")).to_have_text("1 following", timeout=10000)
+
+
+def test_a_follower_back_from_a_wifi_blip_is_where_the_class_is(open_page: Any,
+                                                                 server: Server) -> None:
+    session = server.new_session(CASE1)
+    presenter = open_page(session)
+    follower = open_page(session, follower=True)
+    expect(presenter.get_by_test_id("audience")).to_have_text("1 following", timeout=10000)
+    presenter.keyboard.press("n")
+    wait_ready(follower, seq=1)   # so it rejoins with `since`, not with a fresh snapshot
+    follower.evaluate("window.pvframes.link.disconnect()")
+    expect(presenter.get_by_test_id("audience")).to_have_text("0 following", timeout=10000)
+    for _ in range(2):
+        presenter.keyboard.press("n")
+    wait_ready(presenter, seq=3)
+    presenter.wait_for_function("() => document.body.dataset.timeline === 'ready'")
+    presenter.evaluate("window.pvframes.seek(2)")
+    click_guest_pfn(presenter, 3)
+    want = selected(presenter)
+    presenter.keyboard.press("2")
+    assert follower.evaluate("window.pvframes.store.head") == 1   # missed the rest
+    # the server holds the presenter's last state once a page opened now shows it (so the
+    # presenter sends nothing more while the first follower reconnects)
+    witness = open_page(session, follower=True)
+    witness.wait_for_function("() => window.pvframes.ui.view === 'source'")
+    wait_selected(witness, want)
+    follower.evaluate("window.pvframes.link.connect()")
+    follower.wait_for_function("() => window.pvframes.store.head === 3")
+    follower.wait_for_function("() => window.pvframes.store.seq === 2")
+    wait_selected(follower, want)
+    follower.wait_for_function("() => window.pvframes.ui.view === 'source'")
+    expect(presenter.get_by_test_id("audience")).to_have_text("2 following", timeout=10000)
+
+
+def test_a_presenter_who_reloads_is_still_the_presenter(open_page: Any,
+                                                        server: Server) -> None:
+    session = server.new_session(CASE1)
+    presenter = open_page(session)
+    follower = open_page(session, follower=True)
+    presenter.keyboard.press("n")
+    wait_ready(presenter, seq=1)
+    presenter.reload()   # the token is in this browser's storage, not the address
+    wait_ready(presenter, seq=1)
+    assert "token" not in presenter.url
+    expect(presenter.get_by_test_id("role")).to_have_text("Presenter")
+    presenter.keyboard.press("n")
+    wait_ready(presenter, seq=2)
+    wait_ready(follower, seq=2)
+    assert server.api("GET", f"/api/sessions/{session}")["seq"] == 2
 
 
 def test_a_late_follower_starts_where_the_class_is(open_page: Any, server: Server) -> None:
@@ -232,13 +283,24 @@ def test_the_token_never_reaches_a_follower_the_export_or_the_log(
         seen = follower.evaluate("() => [document.documentElement.outerHTML, location.href,"
                                  " JSON.stringify(localStorage), document.cookie].join('\\n')")
         assert token not in seen
-        with urllib.request.urlopen(f"{server.base}/api/sessions/{session}/export") as r:
-            assert token not in r.read().decode()
+        for query in ("", "?seq=1&view=source&frame=source:300"):   # with a position too
+            with urllib.request.urlopen(
+                    f"{server.base}/api/sessions/{session}/export{query}") as r:
+                assert token not in r.read().decode()
+        # a compare pair made in the presenter's page: its tokens stay in that browser
+        presenter.get_by_test_id("compare-variants").click()
+        presenter.wait_for_url("**compare=**")
+        wait_ready(presenter)
+        pair = presenter.evaluate("new URL(location.href).searchParams.get('compare')")
+        kept = presenter.evaluate("JSON.parse(localStorage.getItem('pvframes.sessions'))")
+        pair_tokens = [kept[sid]["token"] for sid in pair.split(",")]
+        expect(presenter.get_by_test_id("role")).to_have_text("Presenter")
         follower.context.close()
         context.close()
     written = log.read_text()
     assert f"/?session={session}" in written   # the request lines are there ...
     assert token not in written                # ... the token is not
+    assert "/api/compare" in written and not any(t in written for t in pair_tokens)
 
 
 def test_my_sessions_lists_this_browsers_sessions(open_page: Any, server: Server) -> None:

@@ -193,3 +193,28 @@ def test_a_compare_pair_is_presented_by_whoever_made_it(connect: Any,
         r = client.post(f"/api/sessions/{pair[key]}/steps", json=WRITE_9,
                         headers={"Authorization": f"Bearer {tokens[key]}"})
         assert r.status_code == 200, r.get_json()
+
+
+def test_a_class_of_sixty(connect: Any, client: FlaskClient) -> None:
+    """Sixty followers: each gets the step and then the presenter's state, in that order;
+    the presenter counts them all, and one fewer when one goes away."""
+    created = create(client)
+    sid, token = created["id"], created["token"]
+    presenter = connect()
+    assert presenter.emit("join", {"session": sid}, callback=True)["ok"]
+    followers = [connect() for _ in range(60)]
+    for sio in followers:
+        assert sio.emit("join", {"session": sid}, callback=True)["ok"]
+        assert sio.emit("follow", {"session": sid}, callback=True)["ok"]
+        sio.get_received()
+    assert presenter.emit("audience", {"session": sid}, callback=True)["audience"] == 60
+    assert presenter.emit("run", {"session": sid, "count": 1}, callback=True)["ok"]
+    ack = presenter.emit("presenter", {"session": sid, "token": token, "state": STATE},
+                         callback=True)
+    assert ack == {"ok": True, "audience": 60}
+    for sio in followers:
+        got = [(m["name"], m["args"][0]) for m in sio.get_received()]
+        assert [name for name, _ in got] == ["event", "presenter"]
+        assert got[0][1]["seq"] == 1 and got[1][1]["state"]["seq"] == STATE["seq"]
+    followers[7].disconnect()
+    assert presenter.emit("audience", {"session": sid}, callback=True)["audience"] == 59
