@@ -224,6 +224,30 @@ def test_an_export_at_a_moment_reopens_there(open_page: Any, server: Server,
     assert other.evaluate("window.pvframes.store.head") == 3
 
 
+def test_an_imported_position_under_the_other_variant(open_page: Any, server: Server,
+                                                     tmp_path: Path) -> None:
+    session = server.new_session(CASE1, "unpatched")
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 4})
+    with urllib.request.urlopen(f"{server.base}/api/sessions/{session}/export?seq=3"
+                                "&view=both&frame=source:259") as r:
+        text = r.read().decode()
+    assert "variant: unpatched" in text
+    path = tmp_path / "patched-file.yaml"
+    path.write_text(text.replace("xen: unpatched", "xen: patched", 1))   # the file's default
+    page = open_page()
+    first = page.evaluate("document.body.dataset.session")
+    page.get_by_test_id("import-file").set_input_files(str(path))
+    page.wait_for_function("s => document.body.dataset.session !== s", arg=first)
+    page.wait_for_function("() => window.pvframes.store.meta.xen === 'unpatched'")
+    wait_ready(page, seq=3)
+    page.wait_for_function("() => window.pvframes.ui.view === 'both'")
+    wait_selected(page, ["source", 259])
+    expect(page.get_by_test_id("role")).to_have_text("Presenter")
+    got = page.evaluate("window.pvframes.hostState()")
+    want = server.api("GET", f"/api/sessions/{session}?seq=3")
+    assert got["p2m"] == want["guest"]["p2m"] and got["seq"] == 3
+
+
 def test_a_moment_link_to_the_other_variant(open_page: Any, server: Server) -> None:
     session = server.new_session(CASE1, "unpatched")
     server.api("POST", f"/api/sessions/{session}/run", {"count": 4})
