@@ -85,6 +85,10 @@ class RedisAudience(LocalAudience):
         self._worker = ""
         self._down = False
 
+    def close(self) -> None:
+        """Stop this process's heartbeat (its members then age out of the count)."""
+        self._pid = -1
+
     # -- the worker's own members --------------------------------------------------------
     def _me(self, sid: str) -> str:
         if self._pid != os.getpid():  # first use in this process: an id, and a heartbeat

@@ -31,7 +31,7 @@ def test_redis_down_falls_back_to_this_process(app: Flask, connect: Any, caplog:
     for sio in members:
         assert sio.emit("join", {"session": sid}, callback=True)["ok"]
     store = RedisAudience(f"redis://127.0.0.1:{closed_port()}/0", ttl_s=3)
-    with caplog.at_level(logging.WARNING, logger="webapp.audience"):
+    with caplog.at_level(logging.WARNING, logger="webapp.audience"), closing(store):
         store.joined(sid, "someone")
         assert store.count(sid, "nobody") == 2     # this process's room
         state = {"seq": 1, "view": "guest", "selected": None, "narration": None}
