@@ -147,7 +147,7 @@ export class Animator {
     this.holdBack();
     if (!frame) {
       this.timer = null;
-      this.ui.setFlashes([]);
+      this.ui.setFlashes([], true);
       this.onPlayed?.(null);
       return;
     }
@@ -155,7 +155,7 @@ export class Animator {
     const key = frame.batch ? " — diamonds: page tables normalised, dots: pages sent raw" : "";
     this.ticker.textContent = `${frame.head} — ${frame.fn}: ${frame.text} (${frame.n}/${frame.of})${key}`;
     const label = frame.kind === "frame" ? `${frame.deltas[0].field}` : "";
-    this.ui.setFlashes(frame.cells.map((c, i) => ({ ...c, label: i === 0 ? label : "" })));
+    this.ui.setFlashes(frame.cells.map((c, i) => ({ ...c, label: i === 0 ? label : "" })), true);
     // A batch is the heart of a migration round: give its flight more time.
     const ms = (1000 / (this.fps || 20)) * (frame.batch ? 3 : 1);
     if (frame.batch) this.fly(frame.batch, ms);
@@ -163,14 +163,15 @@ export class Animator {
   }
 
   skip() {
-    if (this.timer || this.queue.length) {
+    const wasBusy = this.busy;
+    if (wasBusy) {
       this.ticker.textContent = `Animation skipped: showing the state after #${this.store.seq}.`;
     }
     clearTimeout(this.timer);
     this.timer = null;
     this.queue = [];
     this.holdBack();
-    this.ui.setFlashes([]);
+    this.ui.setFlashes([], wasBusy);   // the grid drew a held-back state: redraw it
     this.clearOverlay();
     this.onPlayed?.(null);
   }

@@ -28,6 +28,7 @@ import { installSandbox } from "./sandbox.js";
 import { ScriptSync } from "./sync.js";
 import { Tour } from "./tour.js";
 import { Follow } from "./follow.js";
+import { flushScrolls } from "./dom.js";
 import { installEmbed } from "./embed.js";
 import { addTokens, takeFragmentToken } from "./roles.js";
 
@@ -416,6 +417,7 @@ $("[data-testid=help-open]").addEventListener("click", () => $("[data-testid=hel
 // Hooks for browser tests and for poking at the state from the devtools console.
 window.pvframes = {
   store, ui, link, tour, present, sync, timeline, seek: seekAll, follow,
+  flushScrolls,   // the lists' scrolling, deferred to the next frame: now (benchmarks)
   loads: 0,   // snapshots applied: a catch-up after a reconnect must not add one
   frame: (host, mfn) => store.frame(host, mfn),
   guestFrame: (pfn) => store.guestFrame(pfn),

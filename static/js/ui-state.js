@@ -24,7 +24,9 @@ export class UiState {
 
   setArrows(arrows) { this.arrows = arrows; this.changed("arrows"); }
 
-  setFlashes(cells) {
+  // force: redraw even when no cell was pointed at (the state drawn changed)
+  setFlashes(cells, force = false) {
+    if (!force && !cells.length && !this.flashes.size) return;   // nothing to redraw
     this.flashes = new Map(cells.map((c) => [`${c.host}:${c.mfn}`, c.label || ""]));
     this.changed("flashes");
   }
