@@ -52,8 +52,10 @@ export class GridTable {
     this.body = el("div", {});
     this.root.append(this.body);
     container.append(this.root);
-    ui.on((what) => { if (what === "selected" || what === "view") this.render(); });
+    // "flashes": an animation played a group (the grid's state moved with it)
+    ui.on((what) => { if (["selected", "view", "flashes"].includes(what)) this.render(); });
     store.on("event", () => this.render());
+    store.on("seek", () => this.render());
     store.on("load", () => this.render());
     this.root.addEventListener("toggle", () => this.render());
   }

@@ -95,6 +95,9 @@ export class Animator {
     this.ticker = controls.querySelector("[data-testid=anim-ticker]");
     this.speed.addEventListener("input", () => this.showSpeed());
     controls.querySelector("[data-testid=anim-skip]").addEventListener("click", () => this.skip());
+    this.pauseButton = controls.querySelector("[data-testid=anim-pause]");
+    this.pauseButton.addEventListener("click", () => this.togglePause());
+    this.paused = false;   // held at the group shown: a lecturer explains it, then resumes
     store.on("event", (ev) => this.enqueue(ev));
     store.on("load", () => this.skip());
     this.showSpeed();
@@ -102,7 +105,7 @@ export class Animator {
 
   get fps() { return SPEEDS[Number(this.speed.value)]; }
 
-  get busy() { return this.timer !== null || this.queue.length > 0; }
+  get busy() { return this.timer !== null || this.queue.length > 0 || this.paused; }
 
   showSpeed() {
     this.speedText.textContent = this.fps ? `${this.fps} steps/s` : "off";
@@ -123,7 +126,26 @@ export class Animator {
       while (this.queue.length && this.queue[0].event === old) this.queue.shift();
     }
     this.holdBack();
-    if (!this.timer) this.next();
+    if (!this.timer && !this.paused) this.next();
+  }
+
+  // Pause at the group being shown (every panel stays as of it), or play on from there.
+  togglePause() {
+    if (this.paused) {
+      this.setPaused(false);
+      this.next();
+    } else if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.setPaused(true);
+      this.ticker.textContent = `${this.ticker.textContent} — paused (k resumes)`;
+    }
+  }
+
+  setPaused(paused) {
+    this.paused = paused;
+    this.pauseButton.setAttribute("aria-pressed", String(paused));
+    this.pauseButton.firstChild.textContent = paused ? "Resume " : "Pause ";
   }
 
   // Play `event` again from its delta `from` (the store shows the state after it): the
@@ -136,7 +158,7 @@ export class Animator {
       if (f.upto > from) this.queue.push({ ...f, head, event, n: i + 1, of: frames.length });
     });
     this.holdBack();
-    if (this.queue.length) this.next();
+    if (this.queue.length && !this.paused) this.next();
   }
 
   // The grid shows everything but the deltas still queued.
@@ -147,11 +169,13 @@ export class Animator {
     this.holdBack();
     if (!frame) {
       this.timer = null;
+      this.current = null;
       this.ui.setFlashes([], true);
       this.onPlayed?.(null);
       return;
     }
-    this.onPlayed?.(frame.event, frame.upto);   // panels show the state as of this frame
+    this.current = frame;
+    this.onPlayed?.(frame.event, frame.upto, frame);   // panels show the state as of this frame
     const key = frame.batch ? " — diamonds: page tables normalised, dots: pages sent raw" : "";
     this.ticker.textContent = `${frame.head} — ${frame.fn}: ${frame.text} (${frame.n}/${frame.of})${key}`;
     const label = frame.kind === "frame" ? `${frame.deltas[0].field}` : "";
@@ -170,8 +194,10 @@ export class Animator {
     clearTimeout(this.timer);
     this.timer = null;
     this.queue = [];
+    this.current = null;
+    this.setPaused(false);
     this.holdBack();
-    this.ui.setFlashes([], wasBusy);   // the grid drew a held-back state: redraw it
+    this.ui.setFlashes([], wasBusy || this.paused);   // the grid drew a held-back state: redraw it
     this.clearOverlay();
     this.onPlayed?.(null);
   }

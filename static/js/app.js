@@ -52,9 +52,10 @@ const hypercalls = new Console($("[data-testid=console]"), store, ui, link);
 
 // ---- grids ---------------------------------------------------------------------------------
 function pick(host, mfn, pfn, e, asGuestPfn) {
-  // To inspect is to want the state as it is now: finish the animation first. (The
-  // clicked cell is re-read from the true state, since it may have changed meanwhile.)
-  if (animator.busy) {
+  // To inspect is to want the state as it is now: finish the animation first (the
+  // clicked cell is re-read from the true state, since it may have changed meanwhile);
+  // a paused animation stays where it is, and the inspector shows the frame as of it.
+  if (animator.busy && !animator.paused) {
     animator.skip();
     const grid = grids[asGuestPfn ? "guest" : host];
     const now = asGuestPfn ? store.guestFrame(pfn) : store.frame(host, mfn);
@@ -102,10 +103,10 @@ function captions() {
     const h = store.hosts[host];
     const here = guestHost === host ? " · guest here" : "";
     $(`figure[data-grid=${host}] figcaption`).textContent =
-      `${host[0].toUpperCase()}${host.slice(1)} host, MFN 0–${h.frames - 1}${here}${h.log_dirty ? " · log-dirty" : ""}`;
+      `${host[0].toUpperCase()}${host.slice(1)} host, MFN 0–${h.frames - 1}${here}${display.domain(host, "log_dirty") ? " · log-dirty" : ""}`;
   }
   $("[data-testid=guest-where]").textContent =
-    `Guest on ${guestHost}${store.guestStopped ? " (suspended)" : ""} · Xen ${store.meta.xen}`;
+    `Guest on ${guestHost}${display.guestStopped ? " (suspended)" : ""} · Xen ${store.meta.xen}`;
 }
 
 function layout() {
@@ -152,9 +153,9 @@ for (const tab of document.querySelectorAll("[data-view]")) {
 
 // ---- panels --------------------------------------------------------------------------------
 const inspector = new Inspector($("[data-testid=inspector]"), store, ui, intent,
-  (detail, entry) => hypercalls.fillEntry(detail, entry));
+  (detail, entry) => hypercalls.fillEntry(detail, entry), display);
 const script = new ScriptPanel($(".script-panel"), $(".topbar"), store, link, openSession);
-new History($("[data-testid=history]"), store, intent, (events) => {
+const history = new History($("[data-testid=history]"), store, intent, (events) => {
   script.replay(events);
   inspector.refresh();   // intents are known now: stale marks may change
 }, (seq) => seekAll(seq));
@@ -162,10 +163,23 @@ const migrationPanel = new MigrationPanel($("[data-testid=migration]"), store,
   (step) => hypercalls.send(step));
 const animator = new Animator($("[data-testid=anim]"), $("[data-testid=flow-overlay]"), store,
   display, ui, locate);
-// While an event plays, the migration panel shows the state as of the frame being played.
-// (Only a migrate step changes that state: other events show it as it is.)
-animator.onPlayed = (event, upto) => {
-  migrationPanel.render(event && event.op === "migrate" ? store.migrationAsOf(event, upto) : null);
+// While an event plays, every panel shows the state as of the group being played: the
+// grids (display.js), the inspector and the patch panel (the selected frame rebuilt from
+// the event's deltas), the migration panel (only a migrate step changes its state), the
+// history, script and timeline (which event is playing, how far).
+animator.onPlayed = (event, upto, frame) => {
+  const view = event && event.op === "migrate" ? store.migrationAsOf(event, upto) : null;
+  if (view) {
+    view.paused = display.domain(view.host, "paused");
+    view.suspended = display.domain(view.host, "suspended");
+  }
+  migrationPanel.render(view);
+  inspector.asOf(event, upto);
+  const playing = event ? { seq: event.seq, n: frame.n, of: frame.of } : null;
+  history.showPlaying(playing);
+  timeline.showPlaying(playing);
+  if (!event) followGuestSelection();   // a PFN selected mid-way follows it to its frame now
+  captions();
 };
 const p2mLink = new P2mLink($("[data-testid=flow-overlay]"), store, ui, locate,
   () => animator.busy);
@@ -183,7 +197,8 @@ const tour = new Tour($(".grid-panel"), store, (count) => runScript(count));
 const sync = new ScriptSync($(".script-panel"), store, link, () => script.currentFile(), openSession);
 // Next / Run to end wait while a question is open.
 script.run = (count) => (tour.guard() ? runScript(count) : null);
-new PatchPanel($("[data-testid=inspector]"), store, ui);
+const patchPanel = new PatchPanel($("[data-testid=inspector]"));
+inspector.onShown = (detail) => patchPanel.show(detail);
 new GridTable($("[data-testid=inspector]"), store, ui,
   (sel) => grids[ui.view === "both" ? (sel ? sel.host : "source") : ui.view]);
 const present = new Present(store, {
@@ -389,7 +404,7 @@ function moveSelection(dx, dy) {
   const at = sel ? grid.indexOf(sel.host, sel.mfn) : null;
   const i = at === null ? 0 : Math.max(0, Math.min(grid.count() - 1, at + dx + dy * grid.cols));
   const { mfn, pfn } = grid.frameAt(i);
-  animator.skip();
+  if (!animator.paused) animator.skip();
   ui.select(grid.host, mfn, mode === "guest" ? pfn : null);
   hypercalls.fillPage(pfn, mfn);
 }
@@ -408,6 +423,7 @@ installShortcuts({
   write: () => hypercalls.writeSelected(),
   migrateAll: () => hypercalls.send(migrationPanel.step("all")),
   skip: () => animator.skip(),
+  pause: () => animator.togglePause(),
   view: (v) => ui.setView(v),
   clear: () => ui.select(null),
   move: moveSelection,
@@ -418,6 +434,7 @@ $("[data-testid=help-open]").addEventListener("click", () => $("[data-testid=hel
 window.pvframes = {
   store, ui, link, tour, present, sync, timeline, seek: seekAll, follow,
   flushScrolls,   // the lists' scrolling, deferred to the next frame: now (benchmarks)
+  animator,       // .current: the group being played ({event, upto, n, of}), .paused
   loads: 0,   // snapshots applied: a catch-up after a reconnect must not add one
   frame: (host, mfn) => store.frame(host, mfn),
   guestFrame: (pfn) => store.guestFrame(pfn),

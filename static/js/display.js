@@ -87,6 +87,7 @@ class Overlay {
       case "p2m": this.holdAll(d.host, "p2m", [d.pfn], [d.old]); break;
       case "p2m_many": this.holdAll(d.host, "p2m", items(d.pfns), items(d.old)); break;
       case "cr3": this.holdScalar(`${d.host}:cr3`, d.old); break;
+      case "domain": this.holdScalar(`${d.host}:${d.field}`, d.old); break;
       case "dirty": this.holdAll(d.host, "dirty", [d.pfn], [false]); break;
       case "dirty_many": this.holdAll(d.host, "dirty", items(d.pfns), () => false); break;
       case "dirty_clean": this.holdAll(d.host, "dirty", items(d.pfns), () => true); break;
@@ -114,6 +115,17 @@ export class DisplayState {
   }
 
   get guestHost() { return this.overlay.scalar("guest:host", this.store.guest.host); }
+
+  // A domain field of a host (log_dirty, paused, suspended) as shown.
+  domain(host, field) {
+    const h = this.store.hosts[host];
+    return this.overlay.scalar(`${host}:${field}`, h ? Boolean(h[field]) : false);
+  }
+
+  get guestStopped() {
+    const host = this.guestHost;
+    return this.domain(host, "paused") || this.domain(host, "suspended");
+  }
 
   frame(host, mfn) {
     const f = this.store.frame(host, mfn);

@@ -92,6 +92,21 @@ export class History {
     else scrollWithin(this.list, viewed || this.list.firstElementChild);
   }
 
+  // The event an animation is playing ({seq, n, of}: its group n of `of`), or null: its
+  // line says so, since the panels show the state part way through it.
+  showPlaying(playing) {
+    this.playing = playing;
+    for (const li of this.list.querySelectorAll("li.playing")) {
+      li.classList.remove("playing");
+      delete li.dataset.playing;
+    }
+    if (!playing) return;
+    const li = this.list.querySelector(`li[data-seq="${playing.seq}"]`);
+    if (!li) return;
+    li.classList.add("playing");
+    li.dataset.playing = `${playing.n}/${playing.of}`;
+  }
+
   add(events) {
     const fresh = events.filter((e) => !this.events.has(e.seq));
     if (!fresh.length) return;

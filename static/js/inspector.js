@@ -1,6 +1,7 @@
 // The inspector: page_info fields of the selected frame and, for a page table, its present
 // entries with their targets; stale entries are highlighted and drawn as dashed arrows.
 import { frameDetail } from "./api.js";
+import { detailAsOf } from "./asof.js";
 import { el } from "./dom.js";
 import { PAGE_TABLE_TYPES, styleOf } from "./types.js";
 
@@ -72,11 +73,18 @@ export function entryStatus(entry, intended) {
   return { stale: false, text: entry.holds_references ? "ok" : "ok, no reference held" };
 }
 
+const CACHED = 64;   // frame details of past seqs kept (they never change)
+
 export class Inspector {
-  constructor(root, store, ui, intent, onEntryPick) {
-    Object.assign(this, { root, store, ui, intent, onEntryPick });
+  // display (display.js): what the grid shows while an event is animated; the inspector
+  // then shows the selected frame as of the delta group being played (asOf()).
+  constructor(root, store, ui, intent, onEntryPick, display = null) {
+    Object.assign(this, { root, store, ui, intent, onEntryPick, display });
     this.detail = null;
     this.token = 0;
+    this.playing = null;   // {event, upto}: the group the animation is playing
+    this.cache = new Map();
+    this.onShown = null;   // (detail) => ...: another panel showing the same frame
     ui.on((what) => {
       if (what === "selected") this.refresh();
       if (what === "view" && this.detail) this.render();   // the hint depends on the view
@@ -87,24 +95,73 @@ export class Inspector {
       clearTimeout(this.seekTimer);
       if (this.ui.selected) this.seekTimer = setTimeout(() => this.refresh(), 120);
     });
-    store.on("load", () => this.ui.select(null));
+    store.on("load", () => { this.cache.clear(); this.playing = null; this.ui.select(null); });
     this.render();
+  }
+
+  // The animation plays the first `upto` deltas of `event` (null: it is over).
+  asOf(event, upto = 0) {
+    const was = this.playing;
+    this.playing = event ? { event, upto } : null;
+    if (!this.ui.selected || (!was && !event)) return;
+    this.refresh();
+  }
+
+  // A frame as of a seq: asked once per session, frame and seq.
+  past(host, mfn, seq) {
+    const key = `${this.store.sessionId}:${host}:${mfn}:${seq}`;
+    let got = this.cache.get(key);
+    if (!got) {
+      got = frameDetail(this.store.sessionId, host, mfn, seq);
+      got.catch(() => this.cache.delete(key));
+      this.cache.set(key, got);
+      if (this.cache.size > CACHED) this.cache.delete(this.cache.keys().next().value);
+    }
+    return got;
+  }
+
+  // The frame to show: a guest PFN's frame as the grid shows it while an event plays.
+  target(sel) {
+    if (this.playing && this.display && sel.guestPfn !== null && sel.guestPfn !== undefined) {
+      const f = this.display.guestFrame(sel.guestPfn);
+      return f ? [f.host, f.mfn] : [this.display.guestHost, null];
+    }
+    return [sel.host, sel.mfn];
+  }
+
+  // Is this PFN lost as of what is shown (the migration summary as of the group played)?
+  lostNow(host, pfn) {
+    const play = this.playing;
+    const view = play && play.event.op === "migrate" ? this.store.migrationAsOf(play.event, play.upto) : null;
+    if (!view) return this.store.isLost(host, pfn);
+    const m = view.migration;
+    return pfn !== null && pfn !== undefined && host === m.dst && m.state !== "failed" && m.lost.has(pfn);
   }
 
   async refresh() {
     const sel = this.ui.selected;
     const token = ++this.token;
-    if (!sel || sel.mfn === null) {
-      this.detail = sel ? { missing: true, lost: this.store.isLost(sel.host, sel.guestPfn ?? null) }
-        : null;
+    const [host, mfn] = sel ? this.target(sel) : [null, null];
+    if (!sel || mfn === null) {
+      this.detail = sel ? { missing: true, lost: this.lostNow(host, sel.guestPfn ?? null) } : null;
       this.render();
       return;
     }
+    const play = this.playing;
     try {
-      const past = this.store.live ? null : this.store.seq;
-      const detail = await frameDetail(this.store.sessionId, sel.host, sel.mfn, past);
-      if (token !== this.token) return;   // a newer selection or event won
-      this.detail = { ...detail, lost: this.store.isLost(detail.host, detail.pfn) };
+      let detail;
+      if (play && this.display) {
+        const seq = play.event.seq;
+        const [before, after] = await Promise.all([
+          this.past(host, mfn, seq - 1).catch(() => null), this.past(host, mfn, seq)]);
+        detail = detailAsOf(before, after, play.event, play.upto, host, mfn, this.store.meta.xen,
+                            (h, m) => this.display.frame(h, m));
+      } else {
+        const past = this.store.live ? null : this.store.seq;
+        detail = await frameDetail(this.store.sessionId, host, mfn, past);
+      }
+      if (token !== this.token) return;   // a newer selection, event or group won
+      this.detail = { ...detail, lost: this.lostNow(detail.host, detail.pfn) };
     } catch (err) {
       if (token !== this.token) return;
       this.detail = { error: err.message };
@@ -116,6 +173,9 @@ export class Inspector {
     const body = this.root.querySelector("[data-inspector-body]");
     const d = this.detail;
     this.root.dataset.mfn = d && d.mfn !== undefined ? String(d.mfn) : "";
+    // What moment the fields show: "N" (after event N), or "N:K" (its first K deltas).
+    this.root.dataset.asOf = d && d.asOf ? `${d.asOf.seq}:${d.asOf.upto}` : String(this.store.seq);
+    this.onShown?.(d && !d.missing && !d.error ? d : null);
     if (!d) {
       body.replaceChildren(el("p", { class: "hint" },
         "Click a frame on the grid to inspect it. Shift-click sets it as the entry target in the console."));
@@ -139,7 +199,12 @@ export class Inspector {
       const value = typeof d[key] === "boolean" ? (d[key] ? "yes" : "no") : String(d[key]);
       dl.append(el("dt", {}, label), el("dd", { "data-testid": `inspector-${key}` }, value));
     }
-    body.replaceChildren(title, explain, dl, this.entriesTable(d));
+    const note = d.asOf
+      ? el("p", { class: "hint as-of", "data-testid": "inspector-as-of" },
+        `As of the animation: event #${d.asOf.seq}, its first ${d.asOf.upto} change(s)` +
+        (d.entriesExact ? "." : "; entries as after the event (their contents in between are not recorded)."))
+      : null;
+    body.replaceChildren(title, ...(note ? [note] : []), explain, dl, this.entriesTable(d));
     this.decorate?.(body, d);   // the compare view outlines what differs from the other pane
   }
 

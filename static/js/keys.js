@@ -9,7 +9,7 @@ export function installShortcuts(actions, help) {
     }
     const action = {
       n: actions.next, r: actions.runAll, p: actions.pin, u: actions.unpin, w: actions.write,
-      m: actions.migrateAll, s: actions.skip,
+      m: actions.migrateAll, s: actions.skip, k: actions.pause,
       1: () => actions.view("guest"), 2: () => actions.view("source"),
       3: () => actions.view("destination"), 4: () => actions.view("both"),
       "?": () => (help.open ? help.close() : help.showModal()),

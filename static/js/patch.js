@@ -1,7 +1,6 @@
 // "What the patch changed": the hunk of commit 0a87e677f4 (x86/PV: make post-migration page
 // state consistent) in XEN_DOMCTL_getpageframeinfo3, xen/arch/x86/domctl.c, with the branch
 // the selected frame takes lit, and what each Xen reports for it.
-import { frameDetail } from "./api.js";
 import { codeUrl } from "./codelinks.js";
 import { el } from "./dom.js";
 
@@ -40,32 +39,22 @@ export function patchBranch(d) {
 }
 
 export class PatchPanel {
-  constructor(container, store, ui) {
-    Object.assign(this, { store, ui });
+  // Shows the frame the inspector shows (show(detail)): the moment on the timeline, or
+  // the delta group an animation is playing.
+  constructor(container) {
     this.root = el("details", { class: "patch-panel", "data-testid": "patch-panel" },
       el("summary", {}, "What the patch changed (0a87e677f4)"));
     this.body = el("div", {});
     this.root.append(this.body);
     container.append(this.root);
-    this.token = 0;
-    ui.on((what) => { if (what === "selected" && this.root.open) this.refresh(); });
-    store.on("event", () => { if (this.root.open) this.refresh(); });
-    this.root.addEventListener("toggle", () => { if (this.root.open) this.refresh(); });
+    this.detail = null;
+    this.root.addEventListener("toggle", () => { if (this.root.open) this.render(this.detail); });
     this.render(null);
   }
 
-  async refresh() {
-    const sel = this.ui.selected;
-    const token = ++this.token;
-    let d = null;
-    if (sel && sel.mfn !== null) {
-      try {
-        d = await frameDetail(this.store.sessionId, sel.host, sel.mfn);
-      } catch {
-        d = null;
-      }
-    }
-    if (token === this.token) this.render(d);
+  show(detail) {
+    this.detail = detail;
+    if (this.root.open) this.render(detail);
   }
 
   render(d) {

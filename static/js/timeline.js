@@ -70,6 +70,23 @@ export class Timeline {
 
   step(by) { this.seekAll(this.store.seq + by); }
 
+  // An animation is playing event `seq`, group n of `of` (null: none): the panels show
+  // that point, part way into the event the scrubber is on.
+  showPlaying(playing) {
+    this.playing = playing;
+    this.showPosition();
+  }
+
+  showPosition() {
+    const s = this.store;
+    const state = !s.index ? "loading the history…" : s.live ? "live"
+      : "the past: a new step here starts a fork";
+    const play = this.playing && this.playing.seq === s.seq
+      ? ` · playing #${this.playing.seq}, step ${this.playing.n} of ${this.playing.of}` : "";
+    this.position.textContent = `seq ${s.seq} of ${s.head} · ${state}${play}`;
+    this.root.dataset.playing = play ? `${this.playing.seq}:${this.playing.n}` : "";
+  }
+
   render() {
     const s = this.store;
     if (!s.loaded) return;
@@ -78,9 +95,7 @@ export class Timeline {
     this.range.disabled = !s.index;
     this.seqBox.max = String(s.head);
     if (document.activeElement !== this.seqBox) this.seqBox.value = String(s.seq);
-    const state = !s.index ? "loading the history…" : s.live ? "live"
-      : "the past: a new step here starts a fork";
-    this.position.textContent = `seq ${s.seq} of ${s.head} · ${state}`;
+    this.showPosition();
     this.root.dataset.ready = String(Boolean(s.index));
     this.link.href = momentUrl(s.sessionId, s.seq, false).toString();
     this.renderMarks();

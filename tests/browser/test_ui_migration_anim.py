@@ -1,14 +1,18 @@
-"""A migration you can watch: the batch flies (pixels on the overlay), panels follow the
-frame being played, badges, page-table-shaped marks and the source's ghost afterwards."""
+"""A migration you can watch: the batch flies (pixels on the overlay), every panel shows
+the group being played (paused there), badges, page-table-shaped marks and the source's
+ghost afterwards."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from conftest import Server, screenshot, wait_ready
 from playwright.sync_api import expect
 from test_ui import CASE1, CASE2, guest_frame
+
+from engine.packing import unpack
 
 pytestmark = pytest.mark.browser
 
@@ -70,3 +74,113 @@ def test_a_raw_page_table_is_marked(open_page: Any, server: Server) -> None:
     assert marks == {"badge": "raw", "ptShaped": True, "ghost": None}
     page.get_by_test_id("view-guest").click()
     screenshot(page, "case2-badges")
+
+
+# ---- every panel as of the group being played -------------------------------------------
+FLAGS = {"allocated": 1, "validated": 2, "pinned": 4, "partial": 8}
+
+
+def frame_as_of(snap: dict[str, Any], host: str, mfn: int, deltas: list[dict[str, Any]],
+                upto: int, patched: bool) -> dict[str, Any]:
+    """Frame `mfn` of `host` after the first `upto` deltas of an event, from the snapshot
+    before it (docs/deltas.md): the fields the inspector lists, as it spells them."""
+    h = snap["hosts"][host]
+    f: dict[str, Any] = {
+        "owner": h["owners"][h["owner"][mfn]], "type": snap["types"][h["type"][mfn]],
+        "count": h["count"][mfn], "type_count": h["type_count"][mfn], "m2p": h["m2p"][mfn],
+        **{k: bool(h["flags"][mfn] & bit) for k, bit in FLAGS.items()}}
+    for d in deltas[:upto]:
+        if d.get("host") != host:
+            continue
+        if d["kind"] == "frame" and d["mfn"] == mfn and d["field"] in f:
+            f[d["field"]] = d["new"]
+        elif d["kind"] == "frames" and d["field"] in f and mfn in unpack(d["mfns"]):
+            i = unpack(d["mfns"]).index(mfn)
+            f[d["field"]] = unpack(d["new"])[i] if isinstance(d["new"], dict | list) else d["new"]
+        elif d["kind"] == "m2p" and d["mfn"] == mfn:
+            f["m2p"] = d["new"]
+        elif d["kind"] == "m2p_many" and mfn in unpack(d["mfns"]):
+            f["m2p"] = unpack(d["new"])[unpack(d["mfns"]).index(mfn)]
+    # XEN_DOMCTL_getpageframeinfo3 (engine/hypercalls.py getpageframeinfo3)
+    level = {"l1": 1, "l2": 2, "l3": 3, "l4": 4}.get(f["type"], 0)
+    if f["owner"] != "guest" or not f["count"]:
+        f["pfinfo"] = "XTAB"
+    elif f["pinned"]:
+        f["pfinfo"] = f"L{level}TAB+LPINTAB" if level else "NOTAB+LPINTAB"
+    elif patched and not f["validated"]:
+        f["pfinfo"] = "NOTAB"
+    else:
+        f["pfinfo"] = f"L{level}TAB" if level else "NOTAB"
+    return f
+
+
+SHOWN = """() => { const v = (k) => document.querySelector(
+    `[data-testid=inspector] [data-testid=inspector-${k}]`)?.textContent ?? null;
+  const yes = (k) => v(k) === null ? null : v(k) === 'yes';
+  const a = window.pvframes.animator;
+  return { asOf: document.querySelector('[data-testid=inspector]').dataset.asOf,
+           upto: a.current ? a.current.upto : null,
+           title: v('title'),
+           f: { owner: v('owner'), type: v('type'), count: Number(v('count')),
+                type_count: Number(v('type_count')), m2p: Number(v('m2p')),
+                allocated: yes('allocated'), validated: yes('validated'),
+                pinned: yes('pinned'), partial: yes('partial'), pfinfo: v('pfinfo') } }; }"""
+
+
+def test_every_panel_shows_the_group_being_played(open_page: Any, server: Server) -> None:
+    session = server.new_session(CASE1)   # unpatched
+    server.api("POST", f"/api/sessions/{session}/run", {"count": 16})   # to migrate all
+    before = server.api("GET", f"/api/sessions/{session}?seq=15")
+    after = server.api("GET", f"/api/sessions/{session}?seq=16")
+    event = server.api("GET", f"/api/sessions/{session}/events?since=15")["events"][0]
+    assert event["op"] == "migrate"
+    dst = after["guest"]["p2m"][20]   # where PFN 20 (the L2) lands
+    page = open_page(session)
+    page.wait_for_selector("body[data-timeline=ready]")
+    page.evaluate(f"window.pvframes.ui.select('destination', {dst}, null)")
+    expect(page.get_by_test_id("inspector-title")).to_contain_text(f"MFN {dst} on destination")
+    page.get_by_test_id("anim-speed").fill("2")   # 0.75 groups a second
+    # Play the migration again from its start (the script lists it as its phases).
+    page.locator("[data-testid=script-step][data-index='15'] [data-testid=script-phase]"
+                 ).first.click()
+    expect(page.get_by_test_id("anim-ticker")).to_contain_text("write_batch", timeout=30000)
+    page.keyboard.press("k")   # pause at the first batch
+    expect(page.get_by_test_id("anim-pause")).to_have_attribute("aria-pressed", "true")
+    upto = page.evaluate("window.pvframes.animator.current.upto")
+    page.wait_for_function("u => document.querySelector('[data-testid=inspector]')"
+                           ".dataset.asOf === `16:${u}`", arg=upto)
+    shown = page.evaluate(SHOWN)
+    expected = frame_as_of(before, "destination", dst, event["deltas"], upto, patched=False)
+    final = frame_as_of(before, "destination", dst, event["deltas"], len(event["deltas"]),
+                        patched=False)
+    assert shown["upto"] == upto
+    assert shown["f"] == expected
+    # not the state after the event: the frame is still free, its page data not yet written
+    assert expected["owner"] == "free" and final["owner"] == "guest"
+    assert page.locator("[data-testid=inspector] [data-testid=entry-row]").count() == 0
+    # The patch panel reads the same point.
+    page.get_by_test_id("patch-panel").locator("summary").click()
+    expect(page.get_by_test_id("patch-verdict")).to_contain_text(
+        f"unpatched (≤ 4.15) {expected['pfinfo']}")
+    # The other panels: the migration under way, the event playing in history and timeline.
+    assert page.get_by_test_id("migration-state").get_attribute("data-state") == "in_progress"
+    expect(page.locator("[data-testid=history-item][data-seq='16']")).to_have_class(
+        re.compile(r"\bplaying\b"))
+    assert page.get_by_test_id("timeline").get_attribute("data-playing").startswith("16:")
+    # A guest PFN is shown by its frame as the grid shows it: still on the source host,
+    # though the selection already follows it to the destination (the store is past it).
+    src = before["guest"]["p2m"][20]
+    page.evaluate(f"window.pvframes.ui.select('destination', {dst}, 20)")
+    expect(page.get_by_test_id("inspector-title")).to_contain_text("on source — PFN 20")
+    shown = page.evaluate(SHOWN)
+    assert shown["f"] == frame_as_of(before, "source", src, event["deltas"], upto,
+                                     patched=False)
+    # Resumed and skipped: the state after the event.
+    page.keyboard.press("s")
+    expect(page.get_by_test_id("inspector-title")).to_contain_text("on destination — PFN 20")
+    page.wait_for_function("() => document.querySelector('[data-testid=inspector]')"
+                           ".dataset.asOf === '16'")
+    assert page.evaluate(SHOWN)["f"] == final
+    assert page.locator("[data-testid=inspector] [data-testid=entry-row]").count() > 0
+    assert page.get_by_test_id("migration-state").get_attribute("data-state") == "ok"
+    assert page.locator("[data-testid=history-item].playing").count() == 0
