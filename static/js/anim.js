@@ -133,6 +133,7 @@ export class Animator {
   togglePause() {
     if (this.paused) {
       this.setPaused(false);
+      this.clearOverlay();
       this.next();
     } else if (this.timer) {
       clearTimeout(this.timer);
@@ -257,7 +258,7 @@ export class Animator {
       }
       this.overlay.dataset.painted = String(paths.length);
       if (t < 1 && this.timer) requestAnimationFrame(step);
-      else this.clearOverlay();
+      else if (!this.paused) this.clearOverlay();   // paused: the flight stays where it is
     };
     requestAnimationFrame(step);
   }

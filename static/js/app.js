@@ -175,8 +175,9 @@ animator.onPlayed = (event, upto, frame) => {
   }
   migrationPanel.render(view);
   inspector.asOf(event, upto);
-  const playing = event ? { seq: event.seq, n: frame.n, of: frame.of } : null;
+  const playing = event ? { seq: event.seq, upto, n: frame.n, of: frame.of } : null;
   history.showPlaying(playing);
+  script.showPlaying(playing);
   timeline.showPlaying(playing);
   if (!event) followGuestSelection();   // a PFN selected mid-way follows it to its frame now
   captions();

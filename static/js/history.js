@@ -105,6 +105,7 @@ export class History {
     if (!li) return;
     li.classList.add("playing");
     li.dataset.playing = `${playing.n}/${playing.of}`;
+    scrollWithin(this.list, li);
   }
 
   add(events) {

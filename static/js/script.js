@@ -204,6 +204,20 @@ export class ScriptPanel {
     this.setBusy(false);
   }
 
+  // The event an animation is playing ({seq, upto}), or null: its step is marked, and for
+  // a migration the phase or round being played.
+  showPlaying(playing) {
+    for (const node of this.list.querySelectorAll(".playing")) node.classList.remove("playing");
+    if (!playing) return;
+    const li = this.list.querySelector(`li[data-testid=script-step][data-seq="${playing.seq}"]`);
+    if (!li) return;
+    li.classList.add("playing");
+    const phases = [...li.querySelectorAll("[data-testid=script-phase]")]
+      .filter((p) => Number(p.dataset.delta) < playing.upto);
+    phases[phases.length - 1]?.classList.add("playing");
+    scrollWithin(this.list, li);
+  }
+
   progress() {
     const s = this.store;
     const total = s.script.length;

@@ -163,10 +163,14 @@ def wait_ready(page: Any, seq: int | None = None, session: str | None = None) ->
                                timeout=15000)
 
 
-def screenshot(page: Any, name: str) -> Path:
+def screenshot(page: Any, name: str, animation: bool = False) -> Path:
+    """docs/screenshots/NAME.png of the whole page; the animation is skipped first unless
+    `animation` (a picture of it playing or paused)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.evaluate("window.pvframes && document.querySelector('[data-testid=anim-skip]').click()")
+    if not animation:
+        page.evaluate("window.pvframes && document.querySelector('[data-testid=anim-skip]')"
+                      ".click()")
     # from the top: a full-page capture of a scrolled page draws the sticky bar mid-page
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=True)

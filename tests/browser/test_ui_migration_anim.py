@@ -39,7 +39,7 @@ def test_the_batch_flies_and_panels_follow_the_frame(open_page: Any, server: Ser
     panel = page.get_by_test_id("migration")
     assert panel.get_attribute("data-as-of") == "animation"
     assert page.get_by_test_id("migration-state").get_attribute("data-state") == "in_progress"
-    screenshot(page, "migration-batch")
+    screenshot(page, "migration-batch", animation=True)
     page.keyboard.press("s")
     assert panel.get_attribute("data-as-of") == "state"
     assert page.get_by_test_id("migration-state").get_attribute("data-state") == "ok"
@@ -136,6 +136,7 @@ def test_every_panel_shows_the_group_being_played(open_page: Any, server: Server
     assert event["op"] == "migrate"
     dst = after["guest"]["p2m"][20]   # where PFN 20 (the L2) lands
     page = open_page(session)
+    page.set_viewport_size({"width": 1024, "height": 768})
     page.wait_for_selector("body[data-timeline=ready]")
     page.evaluate(f"window.pvframes.ui.select('destination', {dst}, null)")
     expect(page.get_by_test_id("inspector-title")).to_contain_text(f"MFN {dst} on destination")
@@ -167,6 +168,9 @@ def test_every_panel_shows_the_group_being_played(open_page: Any, server: Server
     expect(page.locator("[data-testid=history-item][data-seq='16']")).to_have_class(
         re.compile(r"\bplaying\b"))
     assert page.get_by_test_id("timeline").get_attribute("data-playing").startswith("16:")
+    step = page.locator("[data-testid=script-step][data-index='15']")
+    expect(step).to_have_class(re.compile(r"\bplaying\b"))
+    expect(step.locator("[data-testid=script-phase].playing")).to_contain_text("begin")
     # A guest PFN is shown by its frame as the grid shows it: still on the source host,
     # though the selection already follows it to the destination (the store is past it).
     src = before["guest"]["p2m"][20]
@@ -175,6 +179,7 @@ def test_every_panel_shows_the_group_being_played(open_page: Any, server: Server
     shown = page.evaluate(SHOWN)
     assert shown["f"] == frame_as_of(before, "source", src, event["deltas"], upto,
                                      patched=False)
+    screenshot(page, "migration-paused-1024", animation=True)
     # Resumed and skipped: the state after the event.
     page.keyboard.press("s")
     expect(page.get_by_test_id("inspector-title")).to_contain_text("on destination — PFN 20")
