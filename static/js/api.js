@@ -1,9 +1,9 @@
 // REST calls (docs/protocol.md). Errors come back as {error: {field, message}}.
 
-import { keepPairTokens, keepToken } from "./roles.js";
+import { keepPairTokens, keepToken, tokenFor } from "./roles.js";
 
-async function request(method, path, body) {
-  const init = { method, headers: {} };
+async function request(method, path, body, headers = {}) {
+  const init = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -58,6 +58,14 @@ export const getSnapshot = (id, seq = null) =>
 // {session: id} | {scenario_file} | {scenario_files: [a, b], xen} -> {a, b, tokens, links}:
 // new sessions, presented by this browser (their tokens are kept)
 export const createCompare = (body) => request("POST", "/api/compare", body).then(keepPairTokens);
+
+// One step on a session through REST (the compare view's second session): {rc, seq, event},
+// with the presenter token this browser keeps for it (createCompare kept the pair's).
+export const postStep = (id, step) => {
+  const token = tokenFor(id);
+  return request("POST", `/api/sessions/${encodeURIComponent(id)}/steps`, step,
+                 token ? { Authorization: `Bearer ${token}` } : {});
+};
 
 // {a, b, divergences: [{n, seq, text, pfns}], state?: {frames, entries, pfinfo, p2m}}
 export const getCompare = (a, b, seq = null) =>

@@ -97,8 +97,9 @@ function captions() {
   const { pages } = store.guest;
   const guestHost = display.guestHost;
   $("figure[data-grid=guest] figcaption").textContent = pane
-    ? `${store.meta.title} · Xen ${store.meta.xen} · seq ${store.seq} of ${store.head}`
+    ? paneCaption(store, here())
     : `Guest PFNs 0–${pages - 1}, each shown by its frame on the ${guestHost} host`;
+  $("figure[data-grid=guest]").dataset.ended = String(Boolean(pane) && here() > store.head);
   for (const host of ["source", "destination"]) {
     const h = store.hosts[host];
     const here = guestHost === host ? " · guest here" : "";
@@ -197,16 +198,20 @@ const runScript = script.run.bind(script);
 const tour = new Tour($(".grid-panel"), store, (count) => runScript(count));
 const sync = new ScriptSync($(".script-panel"), store, link, () => script.currentFile(), openSession);
 // Next / Run to end wait while a question is open.
-script.run = (count) => (tour.guard() ? runScript(count) : null);
+// In the compare view both scripts have run: Next and Run to end move the timeline.
+script.run = (count) => {
+  if (pane) return seekAll(count === "all" ? extent() : here() + 1);
+  return tour.guard() ? runScript(count) : null;
+};
 const patchPanel = new PatchPanel($("[data-testid=inspector]"));
 inspector.onShown = (detail) => patchPanel.show(detail);
 new GridTable($("[data-testid=inspector]"), store, ui,
   (sel) => grids[ui.view === "both" ? (sel ? sel.host : "source") : ui.view]);
 const present = new Present(store, {
   // As n and the timeline's keys: in the past, forward replays what happened next.
-  next: () => (store.live ? script.run(1) : seekAll(store.seq + 1)),
-  back: () => seekAll(store.seq - 1),
-  canBack: () => store.seq > 0,
+  next: () => (store.live && !pane ? script.run(1) : seekAll(here() + 1)),
+  back: () => seekAll(here() - 1),
+  canBack: () => here() > 0,
 }, () => layout());
 installSandbox($(".topbar"), openSession, (text) => script.showError(text), openImported);
 installTabs();
@@ -218,12 +223,29 @@ addTokens(link, () => follow.readOnly);
 installEmbed(present, follow);
 
 // ---- the timeline -----------------------------------------------------------------------------
-// Every pane follows one timeline (the compare view adds a second store).
+// Every pane follows one timeline (the compare view adds a second store). It spans the
+// longer session: past the end of the shorter one, that pane shows its last state, marked.
 const followers = [];
+let moment = null;   // compare view: the timeline's position (null: the page's seq)
+const extent = () => Math.max(store.head, ...followers.map((f) => f.head));
+const here = () => (pane && moment !== null ? moment : store.seq);
 function seekAll(n) {
   animator.skip();
-  store.seek(n);
+  n = Math.max(0, Math.min(extent(), Math.round(n)));
+  if (pane) moment = n;
+  store.seek(Math.min(n, store.head));
   for (const other of followers) other.seek(Math.min(n, other.head));
+  if (pane) {   // the page's own session may not have moved: show the position anyway
+    showPosition();
+    timeline.render();
+    draw();
+    followUrl();
+  }
+}
+// "Title · Xen v · seq N of H", and past its end, that it shows its last state.
+function paneCaption(s, at) {
+  const ended = at > s.head ? ` · ENDED at seq ${s.head}: its last state` : "";
+  return `${s.meta.title} · Xen ${s.meta.xen} · seq ${Math.min(at, s.head)} of ${s.head}${ended}`;
 }
 const timeline = new Timeline($("[data-testid=timeline]"), store, seekAll);
 script.seekTo = seekAll;
@@ -237,7 +259,8 @@ function showPosition() {
   body.dataset.seq = String(store.seq);
   body.dataset.head = String(store.head);
   body.dataset.past = String(!store.live);
-  $("[data-testid=seq]").textContent = String(store.seq);
+  body.dataset.moment = String(here());   // the timeline's position (compare: of both)
+  $("[data-testid=seq]").textContent = String(here());
 }
 
 // The whole history (and the state at seq 0) lets the store show any moment; a link may
@@ -260,6 +283,12 @@ async function loadHistory() {
 // Looking at the past, a step that changes the session starts a fork from there: the
 // original stays as it was, linked from the fork.
 link.beforeChange = async () => {
+  if (pane) {   // a step goes to both sessions (pane.mirror), at the end of both
+    if (!store.live || !pane.store.live) {
+      throw new Error("in the compare view a step runs in both sessions at their end: press End first");
+    }
+    return;
+  }
   if (store.live) return;
   const from = { session: store.sessionId, seq: store.seq };
   const forked = await link.fork(store.seq);
@@ -277,17 +306,21 @@ store.on("seek", () => {
   } else {
     draw();
   }
-  // The address follows the moment, debounced: browsers throttle rapid replaceState().
+  followUrl();
+});
+
+// The address follows the moment, debounced: browsers throttle rapid replaceState().
+function followUrl() {
   clearTimeout(urlTimer);
   urlTimer = setTimeout(() => {
-    const url = pane ? compareUrl(...pane.ids, store.seq)
+    const url = pane ? compareUrl(...pane.ids, here())
       : momentUrl(store.sessionId, store.seq, store.live);
     for (const [k, v] of new URL(window.location.href).searchParams) {
       if (!["session", "seq", "compare"].includes(k)) url.searchParams.set(k, v);   // present=1...
     }
     window.history.replaceState(null, "", url);
   }, 100);
-});
+}
 store.on("extend", () => showPosition());
 
 // Frames holding page-table entries without being page tables: asked of the server after
@@ -412,12 +445,13 @@ function moveSelection(dx, dy) {
 
 installShortcuts({
   // In the past the script's next step already happened: play it forward again.
-  next: () => (store.live ? script.run(1) : seekAll(store.seq + 1)),
-  runAll: () => (store.live ? script.run("all") : seekAll(store.head)),
-  back: () => seekAll(store.seq - 1),
-  forward: () => seekAll(store.seq + 1),
+  // In the compare view both sessions have run their scripts: n and r move the timeline.
+  next: () => (store.live && !pane ? script.run(1) : seekAll(here() + 1)),
+  runAll: () => (store.live && !pane ? script.run("all") : seekAll(extent())),
+  back: () => seekAll(here() - 1),
+  forward: () => seekAll(here() + 1),
   start: () => seekAll(0),
-  end: () => seekAll(store.head),
+  end: () => seekAll(extent()),
   jump: () => $("[data-testid=tl-seq]").focus(),
   pin: () => hypercalls.pinSelected(),
   unpin: () => hypercalls.unpinSelected(),
@@ -482,12 +516,28 @@ async function boot() {
   }
   await openSession(id, seq !== null && /^\d+$/.test(seq) ? Number(seq) : null);
   if (pair) {
-    pane = new ComparePane({ store, ui, inspector, seekAll, gridsArea: $("[data-testid=grids]"),
+    pane = new ComparePane({ store, ui, inspector, seekAll, here, paneCaption,
+                             gridsArea: $("[data-testid=grids]"),
                              selectPfn }, pair);
     followers.push(pane);
     window.pvframes.compare = pane;
+    timeline.span = {
+      end: extent, at: here, link: () => compareUrl(...pane.ids, here()),
+      state: () => (here() === extent() ? "the end of both" : "both panes at this step"),
+    };
+    // A step goes to both sessions: lockstep (link.beforeChange allows it at their ends).
+    const stepOne = link.step.bind(link);
+    link.step = async (step) => {
+      const event = await stepOne(step);
+      await pane.mirror(step);
+      seekAll(extent());
+      return event;
+    };
     layout();
     await pane.open();
+    // The moment asked for may lie past the end of this session (the other is longer).
+    for (let i = 0; i < 200 && !store.index; i += 1) await new Promise((r) => setTimeout(r, 50));
+    seekAll(seq !== null && /^\d+$/.test(seq) ? Number(seq) : store.seq);
     layout();
   }
 }

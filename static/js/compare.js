@@ -2,7 +2,7 @@
 // lockstep (one timeline drives both stores), with what differs outlined in both panes and
 // the divergence list (as `pvframes run --xen both` prints it) beside them. B is read
 // through REST only: the view is for looking; steps still go to A.
-import { getAllEvents, getCompare, getSnapshot } from "./api.js";
+import { getAllEvents, getCompare, getSnapshot, postStep } from "./api.js";
 import { DisplayState } from "./display.js";
 import { el } from "./dom.js";
 import { FrameGrid } from "./grid.js";
@@ -85,6 +85,16 @@ export class ComparePane {
     this.draw();
   }
   get head() { return this.store.head; }
+
+  // The step the page just sent to A, sent to B too (lockstep); the divergence list and
+  // the outlines follow.
+  async mirror(step) {
+    const { event } = await postStep(this.ids[1], step);
+    this.intent.record(event);
+    this.store.apply(event);
+    this.renderList(await getCompare(this.ids[0], this.ids[1]));
+    this.refreshDiff();
+  }
 
   renderList(cmp) {
     const label = (side) => `${side.id} (${side.xen})`;
@@ -197,9 +207,9 @@ export class ComparePane {
 
   draw() {
     if (!this.store.loaded) return;
-    const s = this.store;
-    this.figure.querySelector("figcaption").textContent =
-      `${s.meta.title} · Xen ${s.meta.xen} · seq ${s.seq} of ${s.head}`;
+    const at = this.main.here();
+    this.figure.querySelector("figcaption").textContent = this.main.paneCaption(this.store, at);
+    this.figure.dataset.ended = String(at > this.store.head);   // shows its last state
     this.grid.draw();
   }
 }

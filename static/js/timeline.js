@@ -40,12 +40,18 @@ export class Timeline {
     this.link = root.querySelector("[data-testid=tl-link]");
     this.forkNote = root.querySelector("[data-testid=tl-fork-note]");
     this.pendingSeek = null;
+    // The span and the position: one session's (its head, its seq) unless the page sets a
+    // wider view (the compare view: the longer of two sessions, a position past one's end).
+    this.span = { end: () => store.head, at: () => store.seq, state: null, link: null };
     this.range.addEventListener("input", () => {
       // Dragging fires faster than frames are drawn: seek once per animation frame.
       if (this.pendingSeek === null) {
         requestAnimationFrame(() => {
           const n = this.pendingSeek;
           this.pendingSeek = null;
+    // The span and the position: one session's (its head, its seq) unless the page sets a
+    // wider view (the compare view: the longer of two sessions, a position past one's end).
+    this.span = { end: () => store.head, at: () => store.seq, state: null, link: null };
           this.seekAll(n);
         });
       }
@@ -55,7 +61,7 @@ export class Timeline {
     on("tl-start", () => this.seekAll(0));
     on("tl-back", () => this.step(-1));
     on("tl-forward", () => this.step(1));
-    on("tl-end", () => this.seekAll(this.store.head));
+    on("tl-end", () => this.seekAll(this.span.end()));
     root.querySelector("[data-testid=tl-jump]").addEventListener("submit", (e) => {
       e.preventDefault();
       if (this.seqBox.value !== "") this.seekAll(Number(this.seqBox.value));
@@ -68,7 +74,7 @@ export class Timeline {
     store.on("seek", () => this.render());
   }
 
-  step(by) { this.seekAll(this.store.seq + by); }
+  step(by) { this.seekAll(this.span.at() + by); }
 
   // An animation is playing event `seq`, group n of `of` (null: none): the panels show
   // that point, part way into the event the scrubber is on.
@@ -79,32 +85,33 @@ export class Timeline {
 
   showPosition() {
     const s = this.store;
-    const state = !s.index ? "loading the history…" : s.live ? "live"
-      : "the past: a new step here starts a fork";
+    const state = !s.index ? "loading the history…" : this.span.state ? this.span.state()
+      : s.live ? "live" : "the past: a new step here starts a fork";
     const play = this.playing && this.playing.seq === s.seq
       ? ` · playing #${this.playing.seq}, step ${this.playing.n} of ${this.playing.of}` : "";
-    this.position.textContent = `seq ${s.seq} of ${s.head} · ${state}${play}`;
+    this.position.textContent = `seq ${this.span.at()} of ${this.span.end()} · ${state}${play}`;
     this.root.dataset.playing = play ? `${this.playing.seq}:${this.playing.n}` : "";
   }
 
   render() {
     const s = this.store;
     if (!s.loaded) return;
-    this.range.max = String(s.head);
-    this.range.value = String(s.seq);
+    const [at, end] = [this.span.at(), this.span.end()];
+    this.range.max = String(end);
+    this.range.value = String(at);
     this.range.disabled = !s.index;
-    this.seqBox.max = String(s.head);
-    if (document.activeElement !== this.seqBox) this.seqBox.value = String(s.seq);
+    this.seqBox.max = String(end);
+    if (document.activeElement !== this.seqBox) this.seqBox.value = String(at);
     this.showPosition();
     this.root.dataset.ready = String(Boolean(s.index));
-    this.link.href = momentUrl(s.sessionId, s.seq, false).toString();
+    this.link.href = (this.span.link ? this.span.link() : momentUrl(s.sessionId, s.seq, false)).toString();
     this.renderMarks();
     this.renderLinks();
   }
 
   renderMarks() {
     const s = this.store;
-    const key = `${s.sessionId}:${s.head}:${s.log.length}`;
+    const key = `${s.sessionId}:${s.head}:${s.log.length}:${this.span.end()}`;
     if (key === this.marksKey) return;
     this.marksKey = key;
     const marks = [];
@@ -115,7 +122,7 @@ export class Timeline {
       const kind = phases.includes("failed") ? "failed" : phases[0];
       const mark = el("span", { class: "mark", "data-kind": kind, "data-seq": String(event.seq),
                                 title: `#${event.seq}: ${phases.join(", ")}` }, markLabel(phases));
-      mark.style.left = `${(100 * event.seq) / Math.max(1, s.head)}%`;
+      mark.style.left = `${(100 * event.seq) / Math.max(1, this.span.end())}%`;
       marks.push(mark);
     });
     this.marks.replaceChildren(...marks);

@@ -91,3 +91,88 @@ def test_case1_beside_case2(open_page: Any, server: Server) -> None:
     page.evaluate("window.pvframes.seek(3)")
     assert page.evaluate("window.pvframes.compare.store.seq") == 3
     screenshot(page, "compare-cases")
+
+
+def moment(page: Any) -> list[int]:
+    """The timeline's position, and the seq each pane shows."""
+    return page.evaluate("[Number(document.body.dataset.moment), window.pvframes.store.seq,"
+                         " window.pvframes.compare.store.seq]")
+
+
+def test_the_timeline_spans_the_longer_session(open_page: Any, server: Server) -> None:
+    page = open_page()
+    load_scenario(page, CASE2)   # 14 steps, beside Case 1's 21
+    page.get_by_test_id("scenario-select").select_option(CASE1)
+    page.get_by_test_id("compare-scenario").click()
+    open_compare(page)
+    a, b = page.evaluate("new URL(location.href).searchParams.get('compare')").split(",")
+    heads = [server.api("GET", f"/api/sessions/{s}")["seq"] for s in (a, b)]
+    assert heads == [14, 21]
+    assert page.get_by_test_id("tl-range").get_attribute("max") == "21"
+    page.keyboard.press("End")
+    assert moment(page) == [21, 14, 21]
+    # past its end the shorter session shows its last state, marked as such
+    guest = page.locator("figure[data-grid=guest]")
+    expect(guest).to_have_attribute("data-ended", "true")
+    expect(guest.locator("figcaption")).to_contain_text("ENDED at seq 14")
+    expect(page.locator("figure[data-grid=compare]")).to_have_attribute("data-ended", "false")
+    expect(page.get_by_test_id("tl-position")).to_contain_text("seq 21 of 21")
+    page.keyboard.press(",")
+    assert moment(page) == [20, 14, 20]
+    page.get_by_test_id("tl-back").click()
+    assert moment(page) == [19, 14, 19]
+    page.evaluate("window.pvframes.seek(16)")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('seq') === '16'")
+    # n steps both panes in lockstep along the timeline
+    page.keyboard.press("Home")
+    expect(guest).to_have_attribute("data-ended", "false")
+    page.keyboard.press("n")
+    page.keyboard.press("n")
+    assert moment(page) == [2, 2, 2]
+    assert page_state(page) == snapshot_state(server, a, 2)
+    assert page.evaluate("window.pvframes.compare.store.seq") == 2
+    # a divergence line seeks both panes and selects its PFN in both
+    line = page.locator("[data-testid=divergence]").filter(has_text="pfn").first
+    seq = int(line.get_attribute("data-seq"))
+    line.click()
+    assert moment(page) == [seq, min(seq, 14), seq]
+    pfn = page.evaluate("window.pvframes.ui.selected.guestPfn")
+    assert pfn is not None and f"pfn {pfn}" in line.text_content()
+    for testid in ("inspector", "inspector-compare"):
+        expect(page.get_by_test_id(testid).get_by_test_id("inspector-title")).to_contain_text(
+            f"PFN {pfn}")
+    # a link to a moment past the end of the first session opens there
+    page.goto(f"{server.base}/?compare={a},{b}&seq=18")
+    open_compare(page)
+    page.wait_for_function("() => document.body.dataset.moment === '18'")
+    assert moment(page) == [18, 14, 18]
+    screenshot(page, "compare-ended")
+
+
+def test_a_step_in_the_compare_view_goes_to_both(open_page: Any, server: Server) -> None:
+    page = open_page()
+    load_scenario(page, CASE1)
+    page.get_by_test_id("compare-variants").click()
+    open_compare(page)
+    a, b = page.evaluate("new URL(location.href).searchParams.get('compare')").split(",")
+    before = len(page.locator("[data-testid=divergence]").all())
+    # in the past a step is refused: it would run in one session only
+    page.evaluate("window.pvframes.seek(5)")
+    page.get_by_test_id("console-tab-write").click()
+    page.get_by_test_id("write-page").fill("9")
+    page.get_by_test_id("write-send").click()
+    expect(page.get_by_test_id("console-result")).to_have_attribute("data-kind", "invalid")
+    expect(page.get_by_test_id("console-result")).to_contain_text("press End first")
+    assert [server.api("GET", f"/api/sessions/{s}")["seq"] for s in (a, b)] == [21, 21]
+    # at the end of both it runs in both, and both panes show it
+    page.keyboard.press("End")
+    page.get_by_test_id("write-send").click()
+    page.wait_for_function("() => window.pvframes.compare.store.head === 22")
+    assert [server.api("GET", f"/api/sessions/{s}")["seq"] for s in (a, b)] == [22, 22]
+    assert moment(page) == [22, 22, 22]
+    assert page_state(page) == snapshot_state(server, a)
+    # the divergence list is still the one `pvframes run --xen both`-style comparison gives
+    cmp = server.api("GET", f"/api/compare?a={a}&b={b}")
+    lines = page.locator("[data-testid=divergence]")
+    expect(lines).to_have_count(len(cmp["divergences"]))
+    assert len(cmp["divergences"]) >= before
