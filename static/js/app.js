@@ -240,6 +240,8 @@ function seekAll(n) {
     timeline.render();
     draw();
     followUrl();
+    // Next / Run to end move both panes until the longer run's end.
+    script.nextButton.disabled = script.allButton.disabled = here() >= extent();
   }
 }
 // "Title · Xen v · seq N of H", and past its end, that it shows its last state.

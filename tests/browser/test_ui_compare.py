@@ -127,7 +127,7 @@ def test_the_timeline_spans_the_longer_session(open_page: Any, server: Server) -
     page.keyboard.press("Home")
     expect(guest).to_have_attribute("data-ended", "false")
     page.keyboard.press("n")
-    page.keyboard.press("n")
+    page.get_by_test_id("script-next").click()
     assert moment(page) == [2, 2, 2]
     assert page_state(page) == snapshot_state(server, a, 2)
     assert page.evaluate("window.pvframes.compare.store.seq") == 2
@@ -146,7 +146,11 @@ def test_the_timeline_spans_the_longer_session(open_page: Any, server: Server) -
     open_compare(page)
     page.wait_for_function("() => document.body.dataset.moment === '18'")
     assert moment(page) == [18, 14, 18]
+    expect(page.get_by_test_id("script-next")).to_be_enabled()   # Case 1 goes on to 21
     screenshot(page, "compare-ended")
+    page.set_viewport_size({"width": 1024, "height": 768})
+    assert page.evaluate("document.scrollingElement.scrollHeight <= window.innerHeight")
+    screenshot(page, "compare-ended-1024")
 
 
 def test_a_step_in_the_compare_view_goes_to_both(open_page: Any, server: Server) -> None:
