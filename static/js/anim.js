@@ -198,9 +198,9 @@ export class Animator {
     this.current = null;
     this.setPaused(false);
     this.holdBack();
-    this.ui.setFlashes([], wasBusy || this.paused);   // the grid drew a held-back state: redraw it
+    this.ui.setFlashes([], wasBusy);   // the grid drew a held-back state: redraw it
     this.clearOverlay();
-    this.onPlayed?.(null);
+    if (wasBusy) this.onPlayed?.(null);   // panels too (nothing played: they show the state)
   }
 
   clearOverlay() {

@@ -10,7 +10,7 @@ import { describeStep } from "./steps.js";
 // An error the step's `expect` asked for is a success.
 const MAX_DELTA_LINES = 200;
 const WHOLE = 300;    // a history up to this long is listed whole; a longer one, a window:
-const WINDOW = 20;    // events listed each side of the moment shown
+const WINDOW = 12;    // events listed each side of the moment shown
 const MARGIN = 5;     // re-centre the list when the moment comes this close to its edge
 
 export function eventOutcome(event) {

@@ -6,7 +6,7 @@ import { eventOutcome } from "./history.js";
 import { describeStep, expectText, isScriptStep } from "./steps.js";
 
 const WHOLE = 300;    // a script up to this long is listed whole; a longer one, a window:
-const WINDOW = 20;    // steps listed each side of the cursor
+const WINDOW = 12;    // steps listed each side of the cursor
 const MARGIN = 5;     // re-centre the list when the cursor comes this close to its edge
 
 function assertionText(a) {
