@@ -171,6 +171,20 @@ def test_every_panel_shows_the_group_being_played(open_page: Any, server: Server
     step = page.locator("[data-testid=script-step][data-index='15']")
     expect(step).to_have_class(re.compile(r"\bplaying\b"))
     expect(step.locator("[data-testid=script-phase].playing")).to_contain_text("begin")
+    # Later in the event, once its page data is written: the entries are the final ones.
+    page.keyboard.press("k")
+    page.wait_for_function("() => (window.pvframes.animator.current?.upto ?? 0) >= 12",
+                           timeout=60000)
+    page.keyboard.press("k")
+    upto = page.evaluate("window.pvframes.animator.current.upto")
+    page.wait_for_function("u => document.querySelector('[data-testid=inspector]')"
+                           ".dataset.asOf === `16:${u}`", arg=upto)
+    assert page.evaluate(SHOWN)["f"] == frame_as_of(before, "destination", dst,
+                                                    event["deltas"], upto, patched=False)
+    frame = server.api("GET", f"/api/sessions/{session}/frames/destination/{dst}?seq=16")
+    rows = page.locator("[data-testid=inspector] [data-testid=entry-row]")
+    assert [int(r.get_attribute("data-index")) for r in rows.all()] == \
+        [e["index"] for e in frame["entries"]]
     # A guest PFN is shown by its frame as the grid shows it: still on the source host,
     # though the selection already follows it to the destination (the store is past it).
     src = before["guest"]["p2m"][20]
