@@ -49,9 +49,6 @@ export class Timeline {
         requestAnimationFrame(() => {
           const n = this.pendingSeek;
           this.pendingSeek = null;
-    // The span and the position: one session's (its head, its seq) unless the page sets a
-    // wider view (the compare view: the longer of two sessions, a position past one's end).
-    this.span = { end: () => store.head, at: () => store.seq, state: null, link: null };
           this.seekAll(n);
         });
       }

@@ -109,6 +109,7 @@ def test_the_timeline_spans_the_longer_session(open_page: Any, server: Server) -
     heads = [server.api("GET", f"/api/sessions/{s}")["seq"] for s in (a, b)]
     assert heads == [14, 21]
     assert page.get_by_test_id("tl-range").get_attribute("max") == "21"
+    page.get_by_test_id("tl-range").blur()   # keys go to the page again
     page.keyboard.press("End")
     assert moment(page) == [21, 14, 21]
     # past its end the shorter session shows its last state, marked as such
@@ -121,6 +122,11 @@ def test_the_timeline_spans_the_longer_session(open_page: Any, server: Server) -
     assert moment(page) == [20, 14, 20]
     page.get_by_test_id("tl-back").click()
     assert moment(page) == [19, 14, 19]
+    page.get_by_test_id("tl-range").fill("17")   # the scrubber, dragged
+    page.wait_for_function("() => document.body.dataset.moment === '17'")
+    assert moment(page) == [17, 14, 17]
+    assert page.get_by_test_id("tl-range").get_attribute("max") == "21"
+    page.get_by_test_id("tl-range").blur()   # keys go to the page again
     page.evaluate("window.pvframes.seek(16)")
     page.wait_for_function("() => new URL(location.href).searchParams.get('seq') === '16'")
     # n steps both panes in lockstep along the timeline
