@@ -98,6 +98,7 @@ export class Animator {
     this.pauseButton = controls.querySelector("[data-testid=anim-pause]");
     this.pauseButton.addEventListener("click", () => this.togglePause());
     this.paused = false;   // held at the group shown: a lecturer explains it, then resumes
+    this.pauseButton.disabled = true;
     store.on("event", (ev) => this.enqueue(ev));
     store.on("load", () => this.skip());
     this.showSpeed();
@@ -147,6 +148,7 @@ export class Animator {
     this.paused = paused;
     this.pauseButton.setAttribute("aria-pressed", String(paused));
     this.pauseButton.firstChild.textContent = paused ? "Resume " : "Pause ";
+    this.pauseButton.disabled = !this.busy;   // nothing playing: nothing to pause
   }
 
   // Play `event` again from its delta `from` (the store shows the state after it): the
@@ -171,11 +173,13 @@ export class Animator {
     if (!frame) {
       this.timer = null;
       this.current = null;
+      this.pauseButton.disabled = true;
       this.ui.setFlashes([], true);
       this.onPlayed?.(null);
       return;
     }
     this.current = frame;
+    this.pauseButton.disabled = false;
     this.onPlayed?.(frame.event, frame.upto, frame);   // panels show the state as of this frame
     const key = frame.batch ? " — diamonds: page tables normalised, dots: pages sent raw" : "";
     this.ticker.textContent = `${frame.head} — ${frame.fn}: ${frame.text} (${frame.n}/${frame.of})${key}`;
