@@ -1,7 +1,7 @@
 // A frame's inspector detail as of the delta group the animation is playing: between the
 // server's detail before the event (seq N-1) and after it (seq N), rebuilt from the
 // event's deltas (docs/deltas.md: every state delta carries `old` and `new`).
-import { unpack } from "./deltas.js";
+import { items as unpack } from "./display.js";   // unpacked once per array: asked per group
 import { patchBranch } from "./patch.js";
 
 // engine/pte.py FLAG_BITS (x86 _PAGE_*), in the order flag_names() lists them.

@@ -8,7 +8,8 @@ import { unpack } from "./deltas.js";
 
 const unpacked = new WeakMap();   // packed array object -> its items
 
-function items(v) {
+// A packed array's items, unpacked once per array object (asof.js shares the cache).
+export function items(v) {
   if (Array.isArray(v)) return v;
   let out = unpacked.get(v);
   if (!out) { out = unpack(v); unpacked.set(v, out); }
