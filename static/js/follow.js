@@ -254,9 +254,8 @@ export class Follow {
                              "A private copy of this moment that you can change"));
     } else {
       parts.push(el("span", { class: "role", "data-testid": "role", "data-role": role },
-                    params().has("compare") ? "Compare view: a step at the end runs in both"
-                      : this.momentSeq === null ? "Read-only"
-                        : `Read-only · opened at seq ${this.momentSeq}`));
+                    this.momentSeq === null ? "Read-only"
+                      : `Read-only · opened at seq ${this.momentSeq}`));
     }
     parts.push(this.button("Link to this moment", "copy-moment",
                            (b) => copy(this.momentUrl(), b),
