@@ -37,6 +37,10 @@ EINTR = -int(Errno.EINTR)
 
 # An L1 with this many present entries is validated in bulk when every entry passes.
 BULK_L1_ENTRIES = 128
+# An L2 naming at least this many fresh L1s, with at least BULK_L1_ENTRIES present L1
+# entries between them, validates all of them in bulk when every entry of every one
+# passes (the destination's tree when the base pointer is installed).
+BULK_L2_TABLES = 2
 # Plain ints for the hot paths (an IntEnum member lookup costs more than the check).
 L1 = int(PGT.l1)
 L2 = int(PGT.l2)
@@ -277,6 +281,9 @@ class MM:
         fn = f"promote_l{level}_table"
         start = int(h.nr_validated_ptes[mfn])
         entries = h.entries(mfn)
+        if (level == L2 and not start and not h.partial_set[mfn]
+                and mfn not in preempt.points and self._promote_l2_bulk(mfn, entries)):
+            return 0
         rc, i, slot_partial, e = 0, start, False, 0
         for i in range(start, len(entries)):
             slot_partial = bool(h.partial_set[mfn]) and i == start
@@ -307,6 +314,81 @@ class MM:
         if rc == 0 and level == L4:
             self.init_xen_l4_slots(mfn)
         return rc
+
+    def _promote_l2_bulk(self, mfn: int, entries: np.ndarray) -> bool:
+        """promote_l2_table() of an L2 whose every present entry names a distinct L1 at
+        type count 0 (so each is validated in turn, as the destination's tree is when
+        its base pointer is installed), done for all of them at once when no entry of the
+        L2 or of any of its L1s can fail and no L1 can see another's references: no L1
+        is the target of a writable mapping in the set (that would change its type before
+        its own validation), and every writable target already has PGT_writable_page or
+        type count 0. The references and types then come out as entry by entry, in any
+        order: get_page_from_mfn() and _get_page_type() of each L1, get_page_from_l1e()
+        of its entries, PGT_validated, then adjust_guest_l1e()/l2e(). Returns False,
+        having changed nothing, otherwise; the entry-by-entry path then runs in Xen's
+        order, and a failing table fails exactly there."""
+        h = self.h
+        present = np.flatnonzero(entries & np.uint64(1))
+        if len(present) < BULK_L2_TABLES:
+            return False
+        e2 = entries[present]
+        if np.any(e2 & np.uint64(ptes.L2_DISALLOW_MASK)):
+            return False
+        l1s = ptes.mfns_of(e2)
+        if np.any(l1s >= h.frames):
+            return False
+        # get_page_from_mfn() and _get_page_type(PGT_l1_page_table) at type count 0, then
+        # validate_page(): nothing already validated (or partial) to skip or continue.
+        if np.any((h.owner[l1s] != OWNER_GUEST) | (h.count[l1s] == 0)
+                  | (h.type_count[l1s] != 0) | h.partial[l1s]
+                  | ((h.type[l1s] == L1) & h.validated[l1s])):
+            return False
+        order = np.argsort(l1s, kind="stable")
+        if np.any(l1s[order][1:] == l1s[order][:-1]):
+            return False  # one L1 named twice: the second entry only takes references
+        pages = np.stack([h.entries(m) for m in l1s.tolist()])
+        rows, cols = np.nonzero(pages & np.uint64(1))
+        if len(rows) < BULK_L1_ENTRIES:
+            return False
+        e1 = pages[rows, cols]
+        if np.any(e1 & np.uint64(ptes.L1_DISALLOW_MASK)):
+            return False
+        targets = ptes.mfns_of(e1)
+        if np.any(targets >= h.frames):
+            return False  # not RAM: -EPERM (or -EINVAL for INVALID_MFN)
+        if np.any((h.owner[targets] != OWNER_GUEST) | (h.count[targets] == 0)):
+            return False
+        rw = (e1 & np.uint64(ptes.FLAG_BITS["rw"])) != 0
+        writers = targets[rw]
+        if not np.all((h.type_count[writers] == 0) | (h.type[writers] == WRITABLE)):
+            return False
+        in_set = np.zeros(h.frames, np.bool_)
+        in_set[l1s] = True
+        if np.any(in_set[writers]):
+            return False
+        fn = "_get_page_type"
+        h.add_many(l1s, "count", 1, "get_page_from_mfn")
+        retyped = l1s[h.type[l1s] != L1]
+        h.set_many(retyped, "type", L1, fn)
+        h.set_many(retyped, "validated", False, fn)
+        h.set_many(l1s, "type_count", 1, fn)
+        h.set_many(l1s, "nr_validated_ptes", 0, fn)
+        h.set_many(l1s, "partial_set", False, fn)
+        h.set_many(l1s, "linear_pt_count", 0, fn)
+        for m in l1s.tolist():  # validate_page(): "A page table is dirtied when..."
+            self.d.paging_mark_dirty(m, "validate_page")
+        h.add_many(targets, "count", 1, "get_page_from_l1e")
+        wretyped = np.unique(writers[h.type[writers] != WRITABLE])  # all at type count 0
+        h.set_many(wretyped, "type", WRITABLE, fn)
+        h.set_many(wretyped, "validated", True, fn)
+        h.add_many(writers, "type_count", 1, fn)
+        changed = np.flatnonzero(ptes.adjust_guest_l1_many(e1) != e1)
+        for k in changed.tolist():
+            self._adjust(int(l1s[rows[k]]), int(cols[k]), 1, int(e1[k]))
+        h.set_many(l1s, "validated", True, "validate_page")
+        for i, e in zip(present.tolist(), e2.tolist(), strict=True):
+            self._adjust(mfn, i, L2, e)
+        return True
 
     def _record_partial(self, mfn: int, i: int, partial_set: bool, fn: str) -> None:
         """page->nr_validated_ptes = i; page->partial_flags = ..."""
