@@ -262,10 +262,20 @@ class Host:
                           "new": pfn, "fn": fn}, undo)
 
     # -- the allocator -------------------------------------------------------------------
-    def alloc_frames(self, n: int) -> list[int] | None:
+    def alloc_frames(self, n: int) -> np.ndarray | None:
         """The first `n` free frames in allocation order (alloc_domheap_pages()), or None
-        if there are fewer. The caller assigns all of them. Every frame before the cursor
-        is in use, so the search starts there and looks at growing slices with numpy."""
+        if there are fewer. The caller assigns all of them."""
+        found = self.find_free(n)
+        if found is None:
+            return None
+        mfns, cursor = found
+        self._set_cursor(cursor)  # every frame before it is now in use
+        return mfns
+
+    def find_free(self, n: int) -> tuple[np.ndarray, int] | None:
+        """alloc_frames() without taking anything: the frames and the cursor after them.
+        Every frame before the cursor is in use, so the search starts there and looks at
+        growing slices with numpy."""
         order, owner = self.alloc_order, self.owner
         i = self._alloc_cursor
         found: list[np.ndarray] = []
@@ -285,8 +295,8 @@ class Host:
             size *= 2
         if need > 0:
             return None
-        self._set_cursor(i)  # every frame before i is now in use
-        return np.concatenate(found).tolist() if found else []
+        mfns = np.concatenate(found) if found else np.zeros(0, order.dtype)
+        return mfns, i
 
     def _set_cursor(self, i: int) -> None:
         old = self._alloc_cursor

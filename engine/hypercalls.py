@@ -238,7 +238,7 @@ def populate_physmap(mm: MM, pfn: int) -> int:
     got = h.alloc_frames(1)
     if got is None:
         return mm.fail(ENOMEM, "populate_physmap", f"the {h.name} host has no free frame")
-    mfn = got[0]
+    mfn = int(got[0])
     h.assign([mfn], "populate_physmap")
     h.set_m2p(mfn, pfn, "set_gpfn_from_mfn")
     mm.d.set_p2m(pfn, mfn, "guest P2M")

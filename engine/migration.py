@@ -36,6 +36,9 @@ from .packing import small
 
 MAX_BATCH_SIZE = 1024  # xg_sr_save.c
 MAX_PIN_BATCH = 1024  # xg_sr_restore_x86_pv.c
+# The first round is sent and restored a whole prefix of batches at a time when nothing in
+# it can fail or show an order (Migration._send_at_once()); False: batch by batch only.
+ROUND_AT_ONCE = True
 # normalise_pagetable(): HYPERVISOR_VIRT_START_X86_64 >> L4_PAGETABLE_SHIFT_X86_64, and the
 # same of HYPERVISOR_VIRT_END_X86_64, both & 511; entries xen_first..xen_last are cleared.
 XEN_FIRST_L4 = 256
@@ -165,7 +168,7 @@ class Migration:
         self.rounds.append(stats)
         if self.cr3_pfn is not None:
             if self.dst.p2m[self.cr3_pfn] < 0:
-                self._populate([self.cr3_pfn], stats)
+                self._populate(np.array([self.cr3_pfn]), stats)
             mfn = int(self.dst.p2m[self.cr3_pfn])
             # arch_set_info_guest(): get_page_from_mfn() and get_page_type(root table).
             mm = self.dst_mm
@@ -216,8 +219,167 @@ class Migration:
     # -- the save side ------------------------------------------------------------------------
     def _send(self, pfns: np.ndarray, stats: RoundStats) -> None:
         self.rounds.append(stats)
-        for start in range(0, len(pfns), MAX_BATCH_SIZE):
+        done = self._send_at_once(pfns, stats) if ROUND_AT_ONCE else 0
+        for start in range(done, len(pfns), MAX_BATCH_SIZE):
             self._write_batch(pfns[start:start + MAX_BATCH_SIZE], stats)
+
+    def _send_at_once(self, pfns: np.ndarray, stats: RoundStats) -> int:
+        """write_batch() and process_page_data() of the first round's batches, as many
+        whole batches from the start as need nothing done one frame at a time: every
+        PFN backed with data, every page table normalised without error, enough free
+        (untouched) frames on the destination. The rest go batch by batch. Returns how
+        many PFNs were sent.
+
+        The destination populates PFNs in the order they first appear in the stream (each
+        batch's PFNs, then the PFNs its page tables name) and records, field by field,
+        what the batches would: one delta standing for all of them, placed where the
+        first batch's would be, so the step's compacted deltas are the same as batch by
+        batch (engine/compact.py merges those). Arrays are int32 and the save side's
+        checks go a chunk at a time: a 2^20-page round must not need more memory than
+        batch by batch."""
+        n = len(pfns)
+        if stats.phase != "begin" or n <= MAX_BATCH_SIZE or bool((self.dst.p2m >= 0).any()):
+            return 0
+        save = self._save_clean(pfns)
+        m = save.prefix
+        if not m:
+            return 0
+        stream = _Stream(save, m, self.dst.pages)
+        # A populate_pfns() call of one PFN records a single `frame` delta, which merges
+        # differently: the prefix stops before the first batch that makes one.
+        k = stream.first_single_batch()
+        if k is not None:
+            if not k:
+                return 0
+            save.cut(k * MAX_BATCH_SIZE)
+            stream.cut(save, k)
+            m = save.prefix
+        order = stream.order()
+        del stream
+        d = self.dst.host
+        found = d.find_free(len(order))
+        if found is None:
+            return 0
+        new, cursor = found
+        if (d.allocated[new].any() or d.count[new].any() or d.type[new].any()
+                or d.type_count[new].any() or d.validated[new].any()):
+            return 0  # assign_pages() would change more than owner, PGC_allocated, count
+        self._note_batches(save, stats)
+        # The restore side. The first batch populates its own PFNs before anything else
+        # (none is populated yet), so populate_pfns() comes first; then localise, the
+        # PAGE_DATA writes and the writable mappings, each placed where the first batch
+        # that has one would put it.
+        d._set_cursor(cursor)
+        self._assign(order, new, stats)
+        del order, new
+        self._restore_clean(save, stats)
+        return m
+
+    def _save_clean(self, pfns: np.ndarray) -> _CleanSave:
+        """The save side of _send_at_once(): getpageframeinfo3 and normalise_pagetable()'s
+        checks, a chunk at a time; the prefix of whole batches where nothing fails."""
+        src = self.src
+        n = len(pfns)
+        mfns = src.p2m[pfns].astype(np.int32)
+        types = np.full(n, PFINFO_XTAB, np.uint32)
+        for c in range(0, n, _CHUNK):
+            part = mfns[c:c + _CHUNK]
+            backed = part >= 0
+            types[c:c + _CHUNK][backed] = getpageframeinfo3_batch(self.src_mm, part[backed],
+                                                                  self.patched)
+        ok = (mfns >= 0) & ~np.isin(types, np.array(_NO_DATA, np.uint32))
+        levels = np.where(ok, (types & PFINFO_LTABTYPE_MASK) >> PFINFO_LTAB_SHIFT, 0
+                          ).astype(np.int8)
+        tables = np.flatnonzero(levels > 0).astype(np.int32)
+        host = src.host
+        rows_of = np.stack([host.entries(m) for m in mfns[tables].tolist()]) if len(
+            tables) else np.zeros((0, 512), np.uint64)
+        rows_of[np.ix_(levels[tables] == 4, np.arange(XEN_FIRST_L4, XEN_LAST_L4 + 1))] = 0
+        rows, cols = np.nonzero(rows_of & _PRESENT)
+        rows, cols = rows.astype(np.int32), cols.astype(np.int16)
+        named = np.empty(len(rows), np.int32)
+        bad = np.zeros(len(tables), np.bool_)
+        for c in range(0, len(rows), _CHUNK):
+            e = rows_of[rows[c:c + _CHUNK], cols[c:c + _CHUNK]]
+            got = src.mfns_to_pfns(ptes.mfns_of(e))
+            pse = ((e & np.uint64(ptes.FLAG_BITS["pse"])) != 0) & (
+                levels[tables[rows[c:c + _CHUNK]]] > 1)
+            bad[rows[c:c + _CHUNK][pse | (got < 0) | (got >= self.dst.pages)]] = True
+            named[c:c + _CHUNK] = got
+        ok[tables[bad]] = False
+        first_bad = np.flatnonzero(~ok)
+        m = n if not len(first_bad) else int(first_bad[0]) // MAX_BATCH_SIZE * MAX_BATCH_SIZE
+        save = _CleanSave(pfns, mfns, types, levels, tables, rows_of, rows, cols, named, n)
+        save.cut(m)
+        return save
+
+    def _note_batches(self, save: _CleanSave, stats: RoundStats) -> None:
+        """write_batch()'s note of every batch of the prefix, and the sender's state."""
+        m = save.prefix
+        levels = save.levels[:m]
+        actions = np.where(levels > 0, NORMALISED, RAW).astype(np.int8)
+        pfns32, mfns32, types = small(save.pfns[:m]), save.mfns[:m], save.types[:m]
+        for b in range(0, m, MAX_BATCH_SIZE):
+            c = slice(b, b + MAX_BATCH_SIZE)
+            self.journal.note(kind="migration", event="batch", round=stats.round,
+                              phase=stats.phase, pfns=pfns32[c], mfns=mfns32[c],
+                              types=types[c], actions=actions[c],
+                              _names={"types": PFINFO_NAMES, "actions": ACTIONS},
+                              fn="write_batch")
+        self.last_normalised[save.pfns[:m]] = levels > 0
+        stats.normalised += len(save.tables)
+        stats.sent += m
+
+    def _restore_clean(self, save: _CleanSave, stats: RoundStats) -> None:
+        """process_page_data() of the prefix once populated: types recorded, tables
+        localised, contents written, the writable mappings' types."""
+        dst, d, host = self.dst, self.dst.host, self.src.host
+        m, tables = save.prefix, save.tables
+        levels = save.levels[:m]
+        sent, sent_mfns = save.pfns[:m], save.mfns[:m]
+        self.pfn_types[sent] = save.types[:m]
+        self.data_round[sent] = stats.round
+        new_mfns = small(dst.p2m[sent])
+        rows_of, rows, cols = save.rows_of, save.rows, save.cols
+        for c in range(0, len(rows), _CHUNK):
+            r, k = rows[c:c + _CHUNK], cols[c:c + _CHUNK]
+            rows_of[r, k] = ptes.with_mfns(rows_of[r, k], dst.p2m[save.named[c:c + _CHUNK]])
+        stats.localised += len(tables)
+        carried = dict(zip(tables.tolist(), rows_of, strict=True))
+        held = np.fromiter(host.contents.keys(), np.int64, len(host.contents))
+        for i in np.flatnonzero((levels == 0) & np.isin(sent_mfns, held)).tolist():
+            carried[i] = host.contents[int(sent_mfns[i])].copy()  # sent raw
+        landed = np.fromiter(d.contents.keys(), np.int64, len(d.contents))
+        write = sorted(set(carried) | set(np.flatnonzero(np.isin(new_mfns, landed)).tolist()))
+        written = [i for i in write if (i in carried and carried[i].any())
+                   or int(new_mfns[i]) in d.contents]  # what write_pages() will name
+        nb = -(-m // MAX_BATCH_SIZE)
+        first_batch = {
+            "localise": int(tables[0]) // MAX_BATCH_SIZE if len(tables) else nb,
+            "pages": written[0] // MAX_BATCH_SIZE if written else nb,
+            "type": self._first_batch(d.type[new_mfns] != int(PGT.writable), nb),
+            "validated": self._first_batch(~d.validated[new_mfns], nb),
+        }
+        assert not d.type_count[new_mfns].any()
+        fn = "process_page_data (writable mapping)"
+        in_batch = list(first_batch)
+        for what in sorted(first_batch, key=lambda k: (first_batch[k], in_batch.index(k))):
+            if what == "localise" and len(tables):
+                self.journal.note(kind="migration", event="localise",
+                                  pfns=small(sent[tables]), mfns=new_mfns[tables],
+                                  levels=levels[tables], fn="x86_pv_localise_page")
+            elif what == "pages" and write:
+                d.write_pages(new_mfns[write].tolist(), [carried.get(i) for i in write],
+                              "process_page_data")
+            elif what == "type":
+                d.set_many(new_mfns, "type", PGT.writable, fn)
+            elif what == "validated":
+                d.set_many(new_mfns, "validated", True, fn)
+
+    @staticmethod
+    def _first_batch(changes: np.ndarray, none: int) -> int:
+        hit = np.flatnonzero(changes)
+        return int(hit[0]) // MAX_BATCH_SIZE if len(hit) else none
 
     def _write_batch(self, pfns: np.ndarray, stats: RoundStats) -> None:
         """write_batch(): P2M lookup, getpageframeinfo3, normalise, PAGE_DATA record.
@@ -377,7 +539,7 @@ class Migration:
         PFN wins), localise page tables, write the contents through writable mappings."""
         with_data = np.flatnonzero(~np.isin(types, (PFINFO_XTAB, PFINFO_BROKEN)))
         batch = pfns[with_data]
-        self._populate(batch[self.dst.p2m[batch] < 0].tolist(), stats)
+        self._populate(batch[self.dst.p2m[batch] < 0], stats)
         self.pfn_types[pfns] = types
         self.data_round[batch] = stats.round
         levels = np.where(np.isin(types, _NO_DATA), 0,
@@ -412,7 +574,7 @@ class Migration:
         missing = named[self.dst.p2m[named] < 0]
         if len(missing):
             uniq, first = np.unique(missing, return_index=True)
-            if not self._populate(uniq[np.argsort(first)].tolist(), stats, or_none=True):
+            if not self._populate(uniq[np.argsort(first)], stats, or_none=True):
                 return False
         stacked[rows, cols] = ptes.with_mfns(stacked[rows, cols], self.dst.p2m[named])
         for k, i in enumerate(tables.tolist()):
@@ -446,15 +608,15 @@ class Migration:
         if len(missing):
             # In entry order, each once (populate_pfns() of what it has not seen).
             uniq, first = np.unique(missing, return_index=True)
-            self._populate(uniq[np.argsort(first)].tolist(), stats)
+            self._populate(uniq[np.argsort(first)], stats)
         out = page.copy()
         out[present] = ptes.with_mfns(page[present], self.dst.p2m[pfns])
         return out
 
-    def _populate(self, pfns: list[int], stats: RoundStats, or_none: bool = False) -> bool:
+    def _populate(self, pfns: np.ndarray, stats: RoundStats, or_none: bool = False) -> bool:
         """populate_pfns(): xc_domain_populate_physmap_exact() in this order. With
         `or_none`, too few free frames return False (nothing changed) instead."""
-        if not pfns:
+        if not len(pfns):
             return True
         host = self.dst.host
         mfns = host.alloc_frames(len(pfns))
@@ -463,13 +625,19 @@ class Migration:
                 return False
             raise MigrationFailed(Errno.ENOMEM, f"Failed to populate {len(pfns)} pfns: the "
                                   f"{host.name} host has too few free frames", "populate_pfns")
+        self._assign(pfns, mfns, stats)
+        return True
+
+    def _assign(self, pfns: np.ndarray, mfns: np.ndarray, stats: RoundStats) -> None:
+        """The frames populate_pfns() got, given to the PFNs: assign_pages(), the M2P
+        (set_gpfn_from_mfn()) and the P2M."""
+        host = self.dst.host
         # One copy of each array serves the M2P and the P2M deltas.
-        mfns32, pfns32 = np.array(mfns, np.int32), np.array(pfns, np.int32)
+        mfns32, pfns32 = np.asarray(mfns, np.int32), np.asarray(pfns, np.int32)
         host.assign(mfns32, "populate_physmap")
         host.set_m2p_many(mfns32, pfns32, "set_gpfn_from_mfn")
         self.dst.set_p2m_many(pfns32, mfns32, "populate_pfns")
         stats.populated += len(pfns)
-        return True
 
     def _written_through_writable_mappings(self, mfns: np.ndarray) -> None:
         """The tool stack writes through writable foreign mappings: each frame takes a
@@ -479,6 +647,75 @@ class Migration:
         fn = "process_page_data (writable mapping)"
         host.set_many(mfns, "type", PGT.writable, fn)
         host.set_many(mfns, "validated", True, fn)
+
+
+_CHUNK = 1 << 16  # the save side's checks go this many frames at a time
+
+
+@dataclass
+class _CleanSave:
+    """What the save side of Migration._send_at_once() found, cut to `prefix` PFNs: their
+    MFNs, getpageframeinfo3 types and levels; the tables among them (positions) with
+    their source entries, and every present entry's (table row, index, PFN named)."""
+
+    pfns: np.ndarray
+    mfns: np.ndarray
+    types: np.ndarray
+    levels: np.ndarray
+    tables: np.ndarray
+    rows_of: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    named: np.ndarray
+    prefix: int
+
+    def cut(self, m: int) -> None:
+        """Keep the first `m` PFNs (whole batches) and the tables among them."""
+        self.prefix = m
+        t = int(np.searchsorted(self.tables, m))
+        r = int(np.searchsorted(self.rows, t))
+        self.tables, self.rows_of = self.tables[:t], self.rows_of[:t]
+        self.rows, self.cols, self.named = self.rows[:r], self.cols[:r], self.named[:r]
+
+
+class _Stream:
+    """The order PFNs come in the first round's stream: batch b's PFNs, then the PFNs
+    named by its tables (table, then entry), with `seen` marking each PFN's first
+    appearance: populate_pfns() takes PFNs in that order."""
+
+    def __init__(self, save: _CleanSave, m: int, pages: int) -> None:
+        own = np.arange(m, dtype=np.int32)
+        self.row_batch = (save.tables[save.rows] // MAX_BATCH_SIZE).astype(np.int32)
+        nb = -(-m // MAX_BATCH_SIZE)
+        self.named_before = np.searchsorted(self.row_batch, np.arange(nb + 1)).astype(np.int32)
+        own_pos = own + self.named_before[own // MAX_BATCH_SIZE]
+        r = len(save.rows)
+        named_pos = np.arange(r, dtype=np.int32) + np.minimum(
+            (self.row_batch + 1) * MAX_BATCH_SIZE, m).astype(np.int32)
+        sent, named = save.pfns[:m], save.named
+        self.stream = np.empty(m + r, np.int32)
+        self.stream[own_pos] = sent
+        self.stream[named_pos] = named
+        first = np.full(pages, m + r, np.int32)
+        first[sent] = own_pos  # the PFNs of the first round are all different
+        np.minimum.at(first, named, named_pos)  # a PFN may be named more than once
+        self.seen = np.zeros(m + r, np.bool_)
+        self.seen[own_pos] = first[sent] == own_pos
+        self.seen[named_pos] = first[named] == named_pos
+        self.own_new = np.bincount(own[self.seen[own_pos]] // MAX_BATCH_SIZE, minlength=nb)
+        self.named_new = np.bincount(self.row_batch[self.seen[named_pos]], minlength=nb)
+
+    def first_single_batch(self) -> int | None:
+        single = np.flatnonzero((self.own_new == 1) | (self.named_new == 1))
+        return int(single[0]) if len(single) else None
+
+    def cut(self, save: _CleanSave, k: int) -> None:
+        """Keep the first `k` batches (`save` already cut to them)."""
+        end = k * MAX_BATCH_SIZE + int(self.named_before[k])
+        self.stream, self.seen = self.stream[:end], self.seen[:end]
+
+    def order(self) -> np.ndarray:
+        return self.stream[self.seen]
 
 
 def destroy_domain(dom: Domain, fn: str) -> None:
