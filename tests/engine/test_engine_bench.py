@@ -25,6 +25,10 @@ def test_bench_json_small_guest():
     assert all(f["rc"] == 0 for f in report["hypercalls"].values())
     assert 0 < report["migrate_all_deltas"] < 100  # merged: not one per frame
     assert report["largest_event_bytes"] >= report["migrate_all_event_bytes"] > 0
+    # CPU time beside every wall time, and the ratio of the CPU times.
+    assert all("cpu_s" in t for t in report["timings"])
+    assert report["migrate_all_cpu_ratio"] == round(
+        report["migrate_all_cpu_s"] / report["migrate_all_floor_cpu_s"], 2)
     # Without the web app, its figures are absent and say why.
     assert report["reopen_s"] is None and "reopen_s" in report["missing"]
 
