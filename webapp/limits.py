@@ -34,7 +34,9 @@ class Limits:
     # -- what a session may hold -----------------------------------------------------------
     max_scenario_steps: int = 10_000  # steps in one scenario's script
     max_session_actions: int = 100_000  # actions recorded per session (its log)
-    max_guest_pages: int = 1 << 20  # the engine's own ceiling is 2^20
+    # 2^20 pages; the engine goes to 2^22 (engine.scenario.MAX_PAGES), which a server
+    # admits with max_guest_pages 4194304 and max_host_frames 5242880 (docs/operations.md)
+    max_guest_pages: int = 1 << 20
     max_host_frames: int = (1 << 20) + (1 << 18)  # room for a 2^20 guest plus dom0
     max_session_bytes: int = 768 << 20  # estimated memory of one live session
     max_sessions: int = 10_000  # stored sessions per server (database)

@@ -68,6 +68,27 @@ def test_scenario_limits(make_app: Any, limits: dict[str, Any], scenario: Any, l
     assert session_rows(app) == 0  # nothing stored
 
 
+def test_a_16_gib_guest_is_served_once_two_limits_are_raised() -> None:
+    """docs/operations.md: a 2^22-page guest (the engine's MAX_PAGES) with hosts of
+    pages + pages/8 + 4096 frames (what `pvframes bench` builds) is refused by default and
+    admitted with max_guest_pages and max_host_frames raised; nothing else stands in its
+    way before the session is built."""
+    from engine.errors import InvalidInput
+    from engine.scenario import MAX_PAGES
+    from webapp import parsing
+
+    pages = 1 << 22
+    assert pages == MAX_PAGES
+    frames = pages + pages // 8 + 4096
+    scenario = {"guest": {"pages": pages, "layout": "linear"},
+                "hosts": {"source": {"frames": frames}, "destination": {"frames": frames}}}
+    with pytest.raises(InvalidInput) as refused_by_default:
+        parsing.scenario_value(scenario, Limits())
+    assert refused_by_default.value.limit == "max_guest_pages"
+    raised = Limits(max_guest_pages=pages, max_host_frames=(1 << 22) + (1 << 20))
+    assert parsing.scenario_value(scenario, raised) == scenario
+
+
 def test_sessions_per_server(make_app: Any) -> None:
     app = make_app(LIMITS={"max_sessions": 2})
     client = app.test_client()
