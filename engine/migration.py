@@ -295,8 +295,9 @@ class Migration:
         rows_of = np.stack([host.entries(m) for m in mfns[tables].tolist()]) if len(
             tables) else np.zeros((0, 512), np.uint64)
         rows_of[np.ix_(levels[tables] == 4, np.arange(XEN_FIRST_L4, XEN_LAST_L4 + 1))] = 0
-        rows, cols = np.nonzero(rows_of & _PRESENT)
-        rows, cols = rows.astype(np.int32), cols.astype(np.int16)
+        present = np.flatnonzero((rows_of & _PRESENT) != 0).astype(np.int32)
+        rows, cols = present >> 9, (present & 511).astype(np.int16)  # 512 entries a table
+        del present
         named = np.empty(len(rows), np.int32)
         bad = np.zeros(len(tables), np.bool_)
         for c in range(0, len(rows), _CHUNK):
@@ -702,8 +703,12 @@ class _Stream:
         self.seen = np.zeros(m + r, np.bool_)
         self.seen[own_pos] = first[sent] == own_pos
         self.seen[named_pos] = first[named] == named_pos
-        self.own_new = np.bincount(own[self.seen[own_pos]] // MAX_BATCH_SIZE, minlength=nb)
-        self.named_new = np.bincount(self.row_batch[self.seen[named_pos]], minlength=nb)
+        # PFNs first seen per batch, among its own and among those its tables name.
+        own_seen = np.zeros(nb * MAX_BATCH_SIZE, np.int32)
+        own_seen[:m] = self.seen[own_pos]
+        self.own_new = own_seen.reshape(nb, MAX_BATCH_SIZE).sum(axis=1)
+        named_seen = np.concatenate(([0], np.cumsum(self.seen[named_pos], dtype=np.int64)))
+        self.named_new = named_seen[self.named_before[1:]] - named_seen[self.named_before[:-1]]
 
     def first_single_batch(self) -> int | None:
         single = np.flatnonzero((self.own_new == 1) | (self.named_new == 1))
@@ -734,7 +739,7 @@ def destroy_domain(dom: Domain, fn: str) -> None:
         dom.set_cr3(None, fn)
     backed = np.flatnonzero(dom.p2m >= 0)
     if len(backed):
-        dom.set_p2m_many(backed, np.full(len(backed), -1), fn)
+        dom.set_p2m_many(backed, np.broadcast_to(np.int32(-1), backed.shape), fn)
     dom.set_flag("log_dirty", False, fn)
     dom.set_flag("paused", False, fn)
     dom.set_flag("suspended", False, fn)

@@ -347,7 +347,8 @@ class MM:
         if np.any(l1s[order][1:] == l1s[order][:-1]):
             return False  # one L1 named twice: the second entry only takes references
         pages = np.stack([h.entries(m) for m in l1s.tolist()])
-        rows, cols = np.nonzero(pages & np.uint64(1))
+        present1 = np.flatnonzero((pages & np.uint64(1)) != 0)
+        rows, cols = present1 >> 9, present1 & 511  # 512 entries a table
         if len(rows) < BULK_L1_ENTRIES:
             return False
         e1 = pages[rows, cols]
@@ -378,7 +379,9 @@ class MM:
         for m in l1s.tolist():  # validate_page(): "A page table is dirtied when..."
             self.d.paging_mark_dirty(m, "validate_page")
         h.add_many(targets, "count", 1, "get_page_from_l1e")
-        wretyped = np.unique(writers[h.type[writers] != WRITABLE])  # all at type count 0
+        wretyped = writers[h.type[writers] != WRITABLE]  # all at type count 0
+        if len(wretyped) > 1 and not (wretyped[1:] > wretyped[:-1]).all():
+            wretyped = np.unique(wretyped)  # each once (ascending already, as a rule)
         h.set_many(wretyped, "type", WRITABLE, fn)
         h.set_many(wretyped, "validated", True, fn)
         h.add_many(writers, "type_count", 1, fn)
