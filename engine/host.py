@@ -316,15 +316,25 @@ class Host:
             self._set_cursor(int(pos.min()))
 
     def clear_contents_many(self, mfns: np.ndarray, fn: str) -> None:
-        """Scrub every page among `mfns` that has contents (one `page` delta each, which
-        the journal merges)."""
+        """Scrub every page among `mfns` that has contents, in MFN order: one `pages`
+        delta (a `page` delta for a single one), as the journal would merge them."""
         if not self.contents:
             return
         chosen = np.zeros(self.frames, np.bool_)
         chosen[np.asarray(mfns, np.int64)] = True
         held = np.fromiter(self.contents.keys(), np.int64, len(self.contents))
-        for mfn in np.sort(held[chosen[held]]).tolist():
-            self.replace_contents(mfn, None, fn)
+        scrubbed = np.sort(held[chosen[held]])
+        if len(scrubbed) < 2:
+            for mfn in scrubbed.tolist():
+                self.replace_contents(mfn, None, fn)
+            return
+        old = {mfn: self.contents.pop(mfn) for mfn in scrubbed.tolist()}
+
+        def undo() -> None:
+            self.contents.update(old)
+
+        self.journal.add({"kind": "pages", "host": self.name, "mfns": scrubbed,
+                          "present": np.zeros(len(scrubbed), np.int64), "fn": fn}, undo)
 
     def assign(self, mfns: list[int] | np.ndarray, fn: str) -> None:
         """assign_pages(): free frames become the guest's, PGC_allocated | 1, type 0."""
