@@ -480,12 +480,66 @@ class MM:
         entries = h.entries(mfn)
         if level == L1 and self._demote_l1_bulk(entries[:top + 1]):
             return
+        if level == L2 and not was_partial and self._demote_l2_bulk(mfn, entries):
+            return
         for i in range(top, -1, -1):
             e = int(entries[i])
             if level == L1:
                 self.put_page_from_l1e(e)
             elif level != L4 or is_guest_l4_slot(i):
                 self.put_page_from_lne(e, mfn, partial_set and i == top)
+
+    def _demote_l2_bulk(self, mfn: int, entries: np.ndarray) -> bool:
+        """demote_l2_table() of a validated L2 whose every present entry holds the last
+        type reference of a distinct validated L1 (so each L1 is de-validated in turn,
+        as when an L3 entry or the L4's last reference goes), done for all of them at
+        once when no reference dropped is a frame's last: nothing is freed part way, so
+        the order of the puts cannot show. The references and fields come out as
+        entries 511..0 one by one: each L1 loses PGT_validated, is dirtied, gets
+        nr_validated_ptes 512, drops its entries' references (put_page_from_l1e()), its
+        type count and the L2's general reference. Returns False, having changed
+        nothing, otherwise; the entry-by-entry path then runs."""
+        h = self.h
+        present = np.flatnonzero(entries & np.uint64(1))[::-1]  # 511 .. 0
+        if len(present) < BULK_L2_TABLES:
+            return False
+        l1s = ptes.mfns_of(entries[present])
+        if np.any(l1s >= h.frames) or np.any(l1s == mfn):
+            return False
+        if np.any((h.type[l1s] != L1) | (h.type_count[l1s] != 1) | ~h.validated[l1s]
+                  | h.partial[l1s]):
+            return False  # a linear entry, a pinned or shared L1: one by one
+        order = np.sort(l1s)
+        if np.any(order[1:] == order[:-1]):
+            return False
+        pages = np.stack([h.entries(m) for m in l1s.tolist()])
+        present1 = np.flatnonzero((pages & np.uint64(1)) != 0)
+        if len(present1) < BULK_L1_ENTRIES:
+            return False
+        e1 = pages.reshape(-1)[present1]
+        targets = ptes.mfns_of(e1)
+        real = targets < h.frames  # mfn_valid(): not-RAM mappings took no reference
+        e1, targets = e1[real], targets[real]
+        rw = (e1 & np.uint64(ptes.FLAG_BITS["rw"])) != 0
+        writers, readers = targets[rw], targets[~rw]
+        uniq, times = np.unique(np.concatenate((targets, l1s)), return_counts=True)
+        if np.any(h.count[uniq] <= times):
+            return False  # a last reference: freeing shows the order
+        wuniq, wtimes = np.unique(writers, return_counts=True)
+        if np.any(h.type[wuniq] != WRITABLE) or np.any(h.type_count[wuniq] < wtimes):
+            return False
+        fn = "_put_page_type"
+        h.set_many(l1s, "validated", False, fn)
+        for m in l1s.tolist():  # devalidate_page(): "A page table is dirtied when..."
+            self.d.paging_mark_dirty(m, "devalidate_page")
+        h.set_many(l1s, "nr_validated_ptes", 512, "devalidate_page")
+        h.set_many(l1s, "partial_set", False, "devalidate_page")
+        h.add_many(writers, "type_count", -1, fn)
+        h.add_many(writers, "count", -1, "put_page_and_type")
+        h.add_many(readers, "count", -1, "put_page_from_l1e")
+        h.set_many(l1s, "type_count", 0, fn)
+        h.add_many(l1s, "count", -1, "put_page_and_type")
+        return True
 
     def _demote_l1_bulk(self, entries: np.ndarray) -> bool:
         """put_page_from_l1e() of every entry at once, when no reference it drops is a

@@ -4,6 +4,9 @@
   the one entry-by-entry validation reaches; a table that fails must fail with the same
   rc, message, failure and deltas, since the bulk path then changes nothing and Xen's
   order runs.
+- demote_l2_table() of an L2 whose L1s all lose their last type reference
+  (MM._demote_l2_bulk()): the same state as entry by entry, and declined where a put
+  would free a frame or an L1 keeps another reference.
 - The first round of a migration a prefix of batches at a time
   (Migration._send_at_once()): the same events, deltas included, and the same state as
   batch by batch.
@@ -108,6 +111,7 @@ def assert_same(bulk, single, deltas_too: bool) -> None:
         if deltas_too or eb["rc"] != 0:
             assert eb["deltas"] == es["deltas"], n
         assert_states_equal(sb, ss)
+        assert np.array_equal(sb["guest"]["dirty"], ss["guest"]["dirty"]), n  # log-dirty
 
 
 # Modifications of the de-validated subtree before it is validated again, with whether
@@ -204,6 +208,47 @@ MOD = st.one_of(
 def test_random_subtrees_validate_alike(monkeypatch, mods):
     bulk, single = both_ways(monkeypatch, [CLEAR, *mods, RESTORE])
     assert_same(bulk, single, deltas_too=False)
+
+
+# -- de-validation: demote_l2_table() over L1s that lose their last type reference ---------
+@pytest.fixture
+def demote_spy(monkeypatch):
+    """Every answer of MM._demote_l2_bulk() while it is enabled."""
+    answers: list[bool] = []
+    real = mm.MM._demote_l2_bulk
+
+    def spy(self, mfn, entries):
+        done = real(self, mfn, entries)
+        if mm.BULK_L2_TABLES < NEVER:
+            answers.append(done)
+        return done
+
+    monkeypatch.setattr(mm.MM, "_demote_l2_bulk", spy)
+    return answers
+
+
+NEW_BASE = [put(6, 511, 0), {"mmuext": {"cmd": "new_baseptr", "pfn": PAGES - 1}}]
+DEMOTIONS = {
+    # name: (steps, whether the L2's de-validation goes in bulk)
+    "an L3 entry cleared": ([CLEAR], True),
+    "the L4 unpinned": ([*NEW_BASE, {"mmuext": {"cmd": "unpin", "pfn": 0}}], True),
+    "while log-dirty": ([{"migrate": "begin"}, CLEAR], True),
+    # Its own pin keeps one L1 validated: that L1 only loses a type reference.
+    "an L1 pinned": ([{"mmuext": {"cmd": "pin_l1", "pfn": 4}}, CLEAR], False),
+    "an L1 named twice": ([put(2, 200, {"pfn": 4, "flags": UPPER}), CLEAR], False),
+    # A ballooned page still mapped: the L1's put is its last reference, and frees it.
+    "a mapped page ballooned": ([{"memory": {"cmd": "decrease_reservation", "pfn": 1500}},
+                                 CLEAR], False),
+}
+
+
+@pytest.mark.parametrize("name", list(DEMOTIONS))
+def test_l2_bulk_devalidation_is_entry_by_entry(monkeypatch, demote_spy, name):
+    steps, takes_bulk = DEMOTIONS[name]
+    bulk, single = both_ways(monkeypatch, steps)
+    assert_same(bulk, single, deltas_too=False)
+    assert all(e["rc"] == 0 for e in bulk[1])
+    assert demote_spy[-1] is takes_bulk
 
 
 # -- the first round a prefix of batches at a time -------------------------------------------
