@@ -509,10 +509,10 @@ class MM:
         if np.any((h.type[l1s] != L1) | (h.type_count[l1s] != 1) | ~h.validated[l1s]
                   | h.partial[l1s]):
             return False  # a linear entry, a pinned or shared L1: one by one
-        order = np.sort(l1s)
-        if np.any(order[1:] == order[:-1]):
+        asc = np.sort(l1s)  # the sums below do not depend on the order
+        if np.any(asc[1:] == asc[:-1]):
             return False
-        pages = np.stack([h.entries(m) for m in l1s.tolist()])
+        pages = np.stack([h.entries(m) for m in asc.tolist()])
         present1 = np.flatnonzero((pages & np.uint64(1)) != 0)
         if len(present1) < BULK_L1_ENTRIES:
             return False
@@ -522,23 +522,30 @@ class MM:
         e1, targets = e1[real], targets[real]
         rw = (e1 & np.uint64(ptes.FLAG_BITS["rw"])) != 0
         writers, readers = targets[rw], targets[~rw]
-        uniq, times = np.unique(np.concatenate((targets, l1s)), return_counts=True)
+        in_set = np.zeros(h.frames, np.bool_)
+        in_set[asc] = True
+        if (len(targets) > 1 and bool((targets[1:] > targets[:-1]).all())
+                and not in_set[targets].any()):
+            uniq, times = np.concatenate((targets, asc)), 1  # each once (a linear tree)
+            wuniq, wtimes = writers, 1
+        else:
+            uniq, times = np.unique(np.concatenate((targets, asc)), return_counts=True)
+            wuniq, wtimes = np.unique(writers, return_counts=True)
         if np.any(h.count[uniq] <= times):
             return False  # a last reference: freeing shows the order
-        wuniq, wtimes = np.unique(writers, return_counts=True)
         if np.any(h.type[wuniq] != WRITABLE) or np.any(h.type_count[wuniq] < wtimes):
             return False
         fn = "_put_page_type"
-        h.set_many(l1s, "validated", False, fn)
-        for m in l1s.tolist():  # devalidate_page(): "A page table is dirtied when..."
-            self.d.paging_mark_dirty(m, "devalidate_page")
-        h.set_many(l1s, "nr_validated_ptes", 512, "devalidate_page")
-        h.set_many(l1s, "partial_set", False, "devalidate_page")
+        h.set_many(asc, "validated", False, fn)
+        for m in l1s.tolist():  # devalidate_page(), entries 511..0: "A page table is
+            self.d.paging_mark_dirty(m, "devalidate_page")  # dirtied when ..."
+        h.set_many(asc, "nr_validated_ptes", 512, "devalidate_page")
+        h.set_many(asc, "partial_set", False, "devalidate_page")
         h.add_many(writers, "type_count", -1, fn)
         h.add_many(writers, "count", -1, "put_page_and_type")
         h.add_many(readers, "count", -1, "put_page_from_l1e")
-        h.set_many(l1s, "type_count", 0, fn)
-        h.add_many(l1s, "count", -1, "put_page_and_type")
+        h.set_many(asc, "type_count", 0, fn)
+        h.add_many(asc, "count", -1, "put_page_and_type")
         return True
 
     def _demote_l1_bulk(self, entries: np.ndarray) -> bool:
