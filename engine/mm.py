@@ -492,13 +492,15 @@ class MM:
     def _demote_l2_bulk(self, mfn: int, entries: np.ndarray) -> bool:
         """demote_l2_table() of a validated L2 whose every present entry holds the last
         type reference of a distinct validated L1 (so each L1 is de-validated in turn,
-        as when an L3 entry or the L4's last reference goes), done for all of them at
-        once when no reference dropped is a frame's last: nothing is freed part way, so
-        the order of the puts cannot show. The references and fields come out as
-        entries 511..0 one by one: each L1 loses PGT_validated, is dirtied, gets
-        nr_validated_ptes 512, drops its entries' references (put_page_from_l1e()), its
-        type count and the L2's general reference. Returns False, having changed
-        nothing, otherwise; the entry-by-entry path then runs."""
+        as when an L3 entry or the L4's last reference goes). Each L1 loses
+        PGT_validated, is dirtied, gets nr_validated_ptes 512, drops its entries'
+        references (put_page_from_l1e()), its type count and the L2's general reference.
+        Where no reference dropped is a frame's last, nothing is freed and the order of
+        the puts cannot show: runs of such L1s are done at once. An L1 that drops a last
+        reference (its own, or one of a frame it maps) goes entry by entry at its place
+        in Xen's order (entries 511..0), so frames are freed as one by one. Returns
+        False, having changed nothing, if the L2 is not such a table; the
+        entry-by-entry path then runs."""
         h = self.h
         present = np.flatnonzero(entries & np.uint64(1))[::-1]  # 511 .. 0
         if len(present) < BULK_L2_TABLES:
@@ -509,44 +511,62 @@ class MM:
         if np.any((h.type[l1s] != L1) | (h.type_count[l1s] != 1) | ~h.validated[l1s]
                   | h.partial[l1s]):
             return False  # a linear entry, a pinned or shared L1: one by one
-        asc = np.sort(l1s)  # the sums below do not depend on the order
-        if np.any(asc[1:] == asc[:-1]):
+        if len(np.unique(l1s)) != len(l1s):
             return False
-        pages = np.stack([h.entries(m) for m in asc.tolist()])
+        pages = np.stack([h.entries(m) for m in l1s.tolist()])
         present1 = np.flatnonzero((pages & np.uint64(1)) != 0)
         if len(present1) < BULK_L1_ENTRIES:
             return False
         e1 = pages.reshape(-1)[present1]
+        row = present1 >> 9  # which L1 (in Xen's order) holds the entry
         targets = ptes.mfns_of(e1)
         real = targets < h.frames  # mfn_valid(): not-RAM mappings took no reference
-        e1, targets = e1[real], targets[real]
+        e1, targets, row = e1[real], targets[real], row[real]
         rw = (e1 & np.uint64(ptes.FLAG_BITS["rw"])) != 0
-        writers, readers = targets[rw], targets[~rw]
-        in_set = np.zeros(h.frames, np.bool_)
-        in_set[asc] = True
-        if (len(targets) > 1 and bool((targets[1:] > targets[:-1]).all())
-                and not in_set[targets].any()):
-            uniq, times = np.concatenate((targets, asc)), 1  # each once (a linear tree)
-            wuniq, wtimes = writers, 1
-        else:
-            uniq, times = np.unique(np.concatenate((targets, asc)), return_counts=True)
-            wuniq, wtimes = np.unique(writers, return_counts=True)
-        if np.any(h.count[uniq] <= times):
-            return False  # a last reference: freeing shows the order
+        wuniq, wtimes = np.unique(targets[rw], return_counts=True)
         if np.any(h.type[wuniq] != WRITABLE) or np.any(h.type_count[wuniq] < wtimes):
             return False
+        # Frames whose last reference goes with this L2, and the L1s that drop one.
+        uniq, times = np.unique(np.concatenate((targets, l1s)), return_counts=True)
+        last = np.zeros(h.frames, np.bool_)
+        last[uniq[h.count[uniq] <= times]] = True
+        alone = last[l1s]
+        alone[row[last[targets]]] = True
+        k = 0
+        while k < len(l1s):
+            end = k + 1
+            while end < len(l1s) and alone[end] == alone[k]:
+                end += 1
+            in_run = (row >= k) & (row < end)
+            if alone[k] or end - k < BULK_L2_TABLES or np.count_nonzero(in_run) < \
+                    BULK_L1_ENTRIES:
+                for i in present[k:end].tolist():
+                    self.put_page_from_lne(int(entries[i]), mfn)
+            else:
+                self._demote_l1s_at_once(l1s[k:end], targets[in_run], rw[in_run])
+            k = end
+        return True
+
+    def _demote_l1s_at_once(self, l1s: np.ndarray, targets: np.ndarray,
+                            rw: np.ndarray) -> None:
+        """put_page_and_type() of validated L1s (in Xen's order) that each hold one type
+        reference, none of whose puts drops a frame's last reference; `targets` and `rw`
+        are their present entries' frames and _PAGE_RW."""
+        h = self.h
         fn = "_put_page_type"
+        asc = np.sort(l1s)
+        order = np.argsort(targets, kind="stable")
+        targets, rw = targets[order], rw[order]  # ascending: no sort in add_many()
         h.set_many(asc, "validated", False, fn)
-        for m in l1s.tolist():  # devalidate_page(), entries 511..0: "A page table is
-            self.d.paging_mark_dirty(m, "devalidate_page")  # dirtied when ..."
+        for m in l1s.tolist():  # devalidate_page(): "A page table is dirtied when ..."
+            self.d.paging_mark_dirty(m, "devalidate_page")
         h.set_many(asc, "nr_validated_ptes", 512, "devalidate_page")
         h.set_many(asc, "partial_set", False, "devalidate_page")
-        h.add_many(writers, "type_count", -1, fn)
-        h.add_many(writers, "count", -1, "put_page_and_type")
-        h.add_many(readers, "count", -1, "put_page_from_l1e")
+        h.add_many(targets[rw], "type_count", -1, fn)
+        h.add_many(targets[rw], "count", -1, "put_page_and_type")
+        h.add_many(targets[~rw], "count", -1, "put_page_from_l1e")
         h.set_many(asc, "type_count", 0, fn)
         h.add_many(asc, "count", -1, "put_page_and_type")
-        return True
 
     def _demote_l1_bulk(self, entries: np.ndarray) -> bool:
         """put_page_from_l1e() of every entry at once, when no reference it drops is a

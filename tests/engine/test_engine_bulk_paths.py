@@ -213,42 +213,42 @@ def test_random_subtrees_validate_alike(monkeypatch, mods):
 # -- de-validation: demote_l2_table() over L1s that lose their last type reference ---------
 @pytest.fixture
 def demote_spy(monkeypatch):
-    """Every answer of MM._demote_l2_bulk() while it is enabled."""
-    answers: list[bool] = []
-    real = mm.MM._demote_l2_bulk
+    """How many L1s each MM._demote_l1s_at_once() call took, while it is enabled."""
+    runs: list[int] = []
+    real = mm.MM._demote_l1s_at_once
 
-    def spy(self, mfn, entries):
-        done = real(self, mfn, entries)
+    def spy(self, l1s, targets, rw):
         if mm.BULK_L2_TABLES < NEVER:
-            answers.append(done)
-        return done
+            runs.append(len(l1s))
+        return real(self, l1s, targets, rw)
 
-    monkeypatch.setattr(mm.MM, "_demote_l2_bulk", spy)
-    return answers
+    monkeypatch.setattr(mm.MM, "_demote_l1s_at_once", spy)
+    return runs
 
 
 NEW_BASE = [put(6, 511, 0), {"mmuext": {"cmd": "new_baseptr", "pfn": PAGES - 1}}]
 DEMOTIONS = {
-    # name: (steps, whether the L2's de-validation goes in bulk)
-    "an L3 entry cleared": ([CLEAR], True),
-    "the L4 unpinned": ([*NEW_BASE, {"mmuext": {"cmd": "unpin", "pfn": 0}}], True),
-    "while log-dirty": ([{"migrate": "begin"}, CLEAR], True),
+    # name: (steps, the L1s de-validated at once, per run)
+    "an L3 entry cleared": ([CLEAR], [4]),
+    "the L4 unpinned": ([*NEW_BASE, {"mmuext": {"cmd": "unpin", "pfn": 0}}], [4]),
+    "while log-dirty": ([{"migrate": "begin"}, CLEAR], [4]),
     # Its own pin keeps one L1 validated: that L1 only loses a type reference.
-    "an L1 pinned": ([{"mmuext": {"cmd": "pin_l1", "pfn": 4}}, CLEAR], False),
-    "an L1 named twice": ([put(2, 200, {"pfn": 4, "flags": UPPER}), CLEAR], False),
-    # A ballooned page still mapped: the L1's put is its last reference, and frees it.
+    "an L1 pinned": ([{"mmuext": {"cmd": "pin_l1", "pfn": 4}}, CLEAR], []),
+    "an L1 named twice": ([put(2, 200, {"pfn": 4, "flags": UPPER}), CLEAR], []),
+    # A ballooned page still mapped by L1 5: its put is the last reference and frees it,
+    # so L1 5 goes entry by entry between L1 6 (alone: one by one too) and L1s 4, 3.
     "a mapped page ballooned": ([{"memory": {"cmd": "decrease_reservation", "pfn": 1500}},
-                                 CLEAR], False),
+                                 CLEAR], [2]),
 }
 
 
 @pytest.mark.parametrize("name", list(DEMOTIONS))
 def test_l2_bulk_devalidation_is_entry_by_entry(monkeypatch, demote_spy, name):
-    steps, takes_bulk = DEMOTIONS[name]
+    steps, runs = DEMOTIONS[name]
     bulk, single = both_ways(monkeypatch, steps)
     assert_same(bulk, single, deltas_too=False)
     assert all(e["rc"] == 0 for e in bulk[1])
-    assert demote_spy[-1] is takes_bulk
+    assert demote_spy == runs
 
 
 # -- the first round a prefix of batches at a time -------------------------------------------
