@@ -252,7 +252,7 @@ class Migration:
             if not k:
                 return 0
             save.cut(k * MAX_BATCH_SIZE)
-            stream.cut(save, k)
+            stream.cut(k)
             m = save.prefix
         order = stream.order()
         del stream
@@ -714,8 +714,8 @@ class _Stream:
         single = np.flatnonzero((self.own_new == 1) | (self.named_new == 1))
         return int(single[0]) if len(single) else None
 
-    def cut(self, save: _CleanSave, k: int) -> None:
-        """Keep the first `k` batches (`save` already cut to them)."""
+    def cut(self, k: int) -> None:
+        """Keep the first `k` batches."""
         end = k * MAX_BATCH_SIZE + int(self.named_before[k])
         self.stream, self.seen = self.stream[:end], self.seen[:end]
 
