@@ -523,12 +523,19 @@ class MM:
         real = targets < h.frames  # mfn_valid(): not-RAM mappings took no reference
         e1, targets, row = e1[real], targets[real], row[real]
         rw = (e1 & np.uint64(ptes.FLAG_BITS["rw"])) != 0
-        wuniq, wtimes = np.unique(targets[rw], return_counts=True)
+        last = np.zeros(h.frames, np.bool_)
+        last[targets] = True
+        if np.count_nonzero(last) == len(targets) and not last[l1s].any():
+            # Every frame named once (a linear tree): no sort needed to count the puts.
+            uniq, times = np.concatenate((targets, l1s)), 1
+            wuniq, wtimes = targets[rw], 1
+        else:
+            uniq, times = np.unique(np.concatenate((targets, l1s)), return_counts=True)
+            wuniq, wtimes = np.unique(targets[rw], return_counts=True)
         if np.any(h.type[wuniq] != WRITABLE) or np.any(h.type_count[wuniq] < wtimes):
             return False
         # Frames whose last reference goes with this L2, and the L1s that drop one.
-        uniq, times = np.unique(np.concatenate((targets, l1s)), return_counts=True)
-        last = np.zeros(h.frames, np.bool_)
+        last[:] = False
         last[uniq[h.count[uniq] <= times]] = True
         alone = last[l1s]
         alone[row[last[targets]]] = True
