@@ -29,11 +29,27 @@ class _DaemonThread(threading.Thread):
         super().__init__(*args, **kwargs)
 
 
+class _WebSocket(simple_websocket.Client):
+    """simple-websocket's client (1.1.0), keeping the frames that arrive with the 101.
+
+    Its handshake takes the first event out of wsproto (the AcceptConnection) and leaves
+    any frame read in the same recv() in wsproto's buffer, where it stays until more bytes
+    arrive. Engine.IO's open packet follows the 101 at once, so when the client is slow to
+    read (hundreds of connections in one process) both come in one segment, and the open
+    packet waited for the server's next ping, 25 s later: the "stalled connects" of the load
+    script, with Werkzeug and gunicorn alike."""
+
+    def handshake(self) -> None:
+        super().handshake()
+        # What wsproto already holds: messages go to input_buffer as _thread would put them.
+        self.connected = self._handle_events()
+
+
 class MiniClient:
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         url = base_url.replace("http://", "ws://", 1).rstrip("/")
         self.timeout = timeout
-        self.ws = simple_websocket.Client.connect(
+        self.ws = _WebSocket.connect(
             f"{url}/socket.io/?EIO=4&transport=websocket", max_message_size=64 << 20,
             thread_class=_DaemonThread)
         self._inbox: queue.Queue[str | None] = queue.Queue()
