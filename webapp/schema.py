@@ -41,12 +41,14 @@ class DatabaseProblem(RuntimeError):
 
 def connect(database: str) -> sqlite3.Connection:
     db = sqlite3.connect(database, check_same_thread=False)
+    # First: switching a new file to WAL takes a lock that another server starting at the
+    # same moment may hold, and should be waited for, not refused as "database is locked".
+    db.execute("PRAGMA busy_timeout=5000")
     if database != ":memory:":
         db.execute("PRAGMA journal_mode=WAL")
     # FULL: a commit survives power loss too, not only kill -9; steps are interactive.
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA busy_timeout=5000")
     return db
 
 
@@ -93,15 +95,30 @@ def open_database(database: str) -> sqlite3.Connection:
     if found:
         db.close()
         raise _refusal(database, found)
-    present = {row[0] for row in db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if not present:
+    if not _tables(db):
         try:
-            with db:
-                for statement in TABLES.values():
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _create(db)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise DatabaseProblem(f"{database}: cannot create the schema: {exc}") from None
     return db
+
+
+def _tables(db: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _create(db: sqlite3.Connection) -> None:
+    """Create the schema in one write transaction, if nobody did meanwhile: several
+    servers started at once on a new file all find it empty, and all but the first
+    would otherwise fail with "table sessions already exists"."""
+    db.execute("BEGIN IMMEDIATE")  # the write lock first, then look again
+    try:
+        if not _tables(db):
+            for statement in TABLES.values():
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

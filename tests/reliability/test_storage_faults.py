@@ -4,6 +4,7 @@ stored, and recover when the fault goes; a damaged or foreign database is refuse
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from reliability_helpers import SCRIPTED, create, database_digest
 
-from webapp import cli, create_app
+from webapp import cli, create_app, schema
 from webapp.extensions import socketio
 from webapp.schema import DatabaseProblem
 
@@ -148,3 +149,42 @@ def test_db_recover_keeps_what_replays(tmp_path: Path) -> None:
     assert client.get(f"/api/sessions/{good}").get_json() == expected
     assert client.get(f"/api/sessions/{broken}").get_json()["seq"] == 1  # up to the gap
     app.extensions["pvframes"].store.close()
+
+
+def _open_at_once(path: str, barrier: Any, errors: Any) -> None:
+    barrier.wait()  # all at the same moment, as the load script starts its servers
+    try:
+        schema.open_database(path).close()
+    except DatabaseProblem as exc:
+        errors.put(str(exc))
+
+
+def test_servers_started_at_once_on_a_new_file_all_start(tmp_path: Path) -> None:
+    """Several servers on one new database (the load script, a restart of all workers):
+    each finds it empty, and all but one used to refuse with "table sessions already
+    exists"."""
+    context = multiprocessing.get_context("spawn")
+    for round_ in range(3):
+        path = str(tmp_path / f"new{round_}.sqlite3")
+        barrier, errors = context.Barrier(4), context.Queue()
+        workers = [context.Process(target=_open_at_once, args=(path, barrier, errors))
+                   for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [worker.exitcode for worker in workers] == [0] * 4
+        assert errors.empty(), errors.get()
+        assert set(schema.TABLES) <= tables(Path(path))
+
+
+def test_schema_made_meanwhile_by_another_server_is_kept(tmp_path: Path) -> None:
+    """The creating transaction looks again once it holds the write lock."""
+    path = str(tmp_path / "late.sqlite3")
+    late = schema.connect(path)  # opened while the file was still empty ...
+    session_id = make_database(Path(path))  # ... when another server created and wrote
+    schema._create(late)  # what open_database would now do on `late`: nothing
+    late.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT COUNT(*) FROM steps WHERE session_id = ?",
+                          (session_id,)).fetchone()[0] > 0
