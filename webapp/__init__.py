@@ -94,6 +94,9 @@ def create_app(
     from .service import SessionService
     from .store import SessionStore
 
+    # The extension keeps its options between apps (tests make many): a manager left by an
+    # earlier app with a message queue must not serve this one.
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         async_mode="threading",
@@ -102,7 +105,7 @@ def create_app(
         # (webapp/wire.py); past max_transport_bytes Engine.IO itself closes the connection.
         serializer=wire.safe_packet_class(limits),
         max_http_buffer_size=limits.max_transport_bytes,
-        message_queue=app.config["MESSAGE_QUEUE"],
+        **queue_options(app.config["MESSAGE_QUEUE"]),
         transports=["websocket"] if app.config["WEBSOCKET_ONLY"] else None,
         # Handle each client's messages in arrival order, so a tab's steps apply in the
         # order it sent them; other clients have their own connection threads.
@@ -118,6 +121,7 @@ def create_app(
         catalogue=Catalogue([(source, Path(path)) for source, path in scenario_dirs]),
         broadcast=events.broadcast,
         limits=limits,
+        ready=events.queue_ready,
     )
     app.extensions["pvframes.roles"] = Roles(app.extensions["pvframes"].store)
     app.extensions["pvframes.audience"] = make_audience(app.config["MESSAGE_QUEUE"],
@@ -126,3 +130,16 @@ def create_app(
     app.register_blueprint(pages.bp)
     security.install(app)
     return app
+
+
+def queue_options(url: str | None) -> dict[str, Any]:
+    """Flask-SocketIO's message queue: for Redis, a manager that refuses steps while the
+    queue is away and resynchronises its clients when it is back (webapp/messagequeue.py);
+    other queues as Flask-SocketIO makes them."""
+    from .messagequeue import CheckedRedisManager, is_redis
+
+    if not url:
+        return {"message_queue": None}
+    if is_redis(url):
+        return {"client_manager": CheckedRedisManager(str(url))}
+    return {"message_queue": url}

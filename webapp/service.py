@@ -29,10 +29,14 @@ Broadcast = Callable[[str, Event], None]  # (session id, event) -> push to its w
 
 class SessionService:
     def __init__(self, store: SessionStore, catalogue: Catalogue, broadcast: Broadcast,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, ready: Callable[[], None] = lambda: None
+                 ) -> None:
         self.store = store
         self.catalogue = catalogue
         self._broadcast = broadcast
+        # Raises (e.g. QueueUnavailable) when a change could not reach every watcher:
+        # checked before a step or run is applied, so a refusal changes nothing.
+        self._ready = ready
         self.limits = limits or Limits()
 
     def create(self, scenario: Any = None, xen: str | None = None) -> dict[str, Any]:
@@ -145,6 +149,7 @@ class SessionService:
         step_json = json.dumps(step)  # as given, before the engine can touch it
         with self.store.checkout(session_id) as session:
             self._check_room(session, 1)
+            self._ready()
             with blame("step"):
                 event = session.apply(step)
             self.store.record(session_id, "step", step_json, session.seq, [event])
@@ -161,6 +166,7 @@ class SessionService:
             events: list[Event] = []
             stopped: str | None = None
             deadline = time.thread_time() + self.limits.max_request_seconds
+            self._ready()
             while wanted is None or len(events) < wanted:
                 self._check_room(session, 1, quiet=bool(events))
                 if session.seq >= self.limits.max_session_actions:

@@ -1,7 +1,8 @@
-"""13.4 with real processes: two `pvframes serve` processes (gunicorn, as deployed) on one
-database and one redis-server message queue. Followers split across them see the same
-events in the same order, steps from both are serialised by the fenced log, and a kill -9
-of one server loses nothing that was acknowledged. Loopback only."""
+"""13.4 and 13.5 with real processes: two `pvframes serve` processes on one database and
+one redis-server message queue. Followers split across them see the same events in the
+same order, steps from both are serialised by the fenced log, a kill -9 of one server
+loses nothing that was acknowledged, and while Redis is away steps are refused with a 503
+naming the queue, then accepted again, every follower catching up. Loopback only."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import closing
@@ -22,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from webapp.sioclient import MiniClient
+from webapp.sioclient import MiniClient, SocketIOError
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS = shutil.which("redis-server")
@@ -48,17 +50,42 @@ def wait_until(check: Any, what: str, seconds: float = 30.0) -> None:
     raise AssertionError(f"{what} did not come up in {seconds} s")
 
 
+class RedisServer:
+    """A redis-server of the distribution on 127.0.0.1, which a test can stop and start
+    again on the same port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.directory = directory
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        assert REDIS is not None
+        self.proc = subprocess.Popen(
+            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                   or True, "redis-server")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close() or True,
-               "redis-server")
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.kill()
-    proc.wait()
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
 
 
 class Server:
@@ -75,7 +102,7 @@ class Server:
                    .status == 200, f"server on {self.port}")
 
     def kill9(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)  # the gunicorn master and its worker
+        os.killpg(self.proc.pid, signal.SIGKILL)  # the server and anything it started
         self.proc.wait()
 
     def stop(self) -> None:
@@ -85,10 +112,73 @@ class Server:
         self.log.close()
 
 
-def post(base: str, path: str, body: Any) -> Any:
+def post(base: str, path: str, body: Any, token: str | None = None) -> Any:
+    status, answer = post_status(base, path, body, token)
+    assert status in (200, 201), (status, answer)
+    return answer
+
+
+def post_status(base: str, path: str, body: Any, token: str | None = None
+                ) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(base + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(request, timeout=30))
+                                     headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def step_once_back(base: str, path: str, step: Any, token: str) -> int:
+    """Retry a step refused for the queue until the server has its subscription back."""
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = post_status(base, path, step, token)
+        if status == 200:
+            return int(body["seq"])
+        assert status == 503 and "message queue" in body["error"]["message"], body
+        assert time.monotonic() < deadline, "steps still refused 30 s after Redis came back"
+        time.sleep(0.2)
+
+
+class Follower:
+    """A follower as the page is one (static/js/socket.js): when the server drops it, it
+    reconnects and rejoins with `since`, and keeps every event once, in seq order."""
+
+    def __init__(self, base: str, session_id: str) -> None:
+        self.base, self.session_id = base, session_id
+        self.seqs: list[int] = []
+        self.reconnects = 0
+        self.client = MiniClient(base, timeout=10)
+        assert self.client.call("join", {"session": session_id})["ok"]
+
+    def _take(self, event: dict[str, Any]) -> None:
+        if not self.seqs or event["seq"] > self.seqs[-1]:
+            self.seqs.append(event["seq"])
+
+    def wait_for(self, seq: int, seconds: float = 30.0) -> None:
+        deadline = time.monotonic() + seconds
+        while (not self.seqs or self.seqs[-1] < seq) and time.monotonic() < deadline:
+            try:
+                while self.client.events:
+                    self._take(self.client.events.popleft()[1])
+                if self.seqs and self.seqs[-1] >= seq:
+                    break
+                self.client.wait_events(1)
+            except SocketIOError:  # dropped: catch up by seq, as the page does
+                self.client.close()
+                self.client = MiniClient(self.base, timeout=10)
+                self.reconnects += 1
+                since = self.seqs[-1] if self.seqs else 0
+                caught = self.client.call("join", {"session": self.session_id,
+                                                   "since": since})
+                assert caught["ok"], caught
+                for event in caught.get("events", []):
+                    self._take(event)
+        assert self.seqs and self.seqs[-1] >= seq, (self.seqs, seq)
 
 
 def test_two_servers_one_database_one_queue(tmp_path: Path, redis_url: str) -> None:
@@ -148,3 +238,52 @@ def test_two_servers_one_database_one_queue(tmp_path: Path, redis_url: str) -> N
                 server.stop()
             except (ProcessLookupError, OSError):
                 pass
+
+
+def test_lost_redis_refuses_steps_and_recovers(tmp_path: Path,
+                                               redis_server: RedisServer) -> None:
+    database = tmp_path / "shared.sqlite3"
+    a = Server(database, redis_server.url, tmp_path / "a.log")
+    b = Server(database, redis_server.url, tmp_path / "b.log")
+    followers: list[Follower] = []
+    probe: MiniClient | None = None
+    try:
+        created = post(a.base, "/api/sessions", {})
+        session_id, token = created["id"], created["token"]
+        steps = f"/api/sessions/{session_id}/steps"
+        followers = [Follower(a.base, session_id), Follower(b.base, session_id)]
+        acked = [post(a.base, steps, {"write": {"pfn": 9 + i}}, token)["seq"]
+                 for i in range(3)]
+        for follower in followers:
+            follower.wait_for(3)
+        probe = MiniClient(b.base, timeout=10)
+
+        redis_server.stop()
+        for server in (a, b):  # refused, naming the queue and why; nothing stored
+            status, body = post_status(server.base, steps, {"write": {"pfn": 20}}, token)
+            assert status == 503, body
+            assert "message queue" in body["error"]["message"], body
+            assert redis_server.url in body["error"]["message"], body
+        ack = probe.call("step", {"session": session_id, "token": token,
+                                  "step": {"write": {"pfn": 20}}})
+        assert ack["ok"] is False and "message queue" in ack["error"]["message"], ack
+        with closing(sqlite3.connect(database)) as db:
+            assert db.execute("SELECT COUNT(*) FROM steps").fetchone() == (3,)
+
+        redis_server.start()
+        acked.append(step_once_back(a.base, steps, {"write": {"pfn": 21}}, token))
+        acked.append(step_once_back(b.base, steps, {"write": {"pfn": 22}}, token))
+        acked.append(post(b.base, steps, {"write": {"pfn": 23}}, token)["seq"])
+        assert acked == [1, 2, 3, 4, 5, 6]
+        for follower in followers:  # every acknowledged event, once, in order
+            follower.wait_for(6)
+            assert follower.seqs == acked, (follower.seqs, follower.reconnects)
+            assert follower.reconnects >= 1  # asked to catch up once the queue was back
+        with closing(sqlite3.connect(database)) as db:
+            assert db.execute("SELECT MAX(seq), COUNT(*) FROM steps").fetchone() == (6, 6)
+    finally:
+        for client in [probe, *(f.client for f in followers)]:
+            if client is not None:
+                client.close()
+        for server in (a, b):
+            server.stop()
