@@ -3,13 +3,18 @@
 number of steps and followers, and a wall-clock cap after which it stops by itself.
 
     python -m webapp.loadtest --followers 200 --steps 100 [--workers 2] [--rate 50]
+                              [--server werkzeug|gunicorn]
 
-`--workers N` starts N server processes on one database and one redis-server queue
-(started here too) and splits the followers across them; the presenter uses the first.
+`--workers N` (N > 1) runs N server processes on one database and one redis-server queue
+(started here too): with Werkzeug, N `pvframes serve` processes on N ports, the followers
+split across them in turn and the presenter on the first; with gunicorn, one
+`pvframes serve --server gunicorn --workers N`, whose workers the kernel hands connections.
 
 Prints one JSON object: events lost and reordered (must be 0), followers dropped (by
-backpressure; they would reconnect and catch up), and the delay from the presenter's
-acknowledgement to each follower's receipt (p50/p99/max).
+backpressure; they would reconnect and catch up), the delay from the presenter's
+acknowledgement to each follower's receipt (p50/p99/max; negative when a follower had the
+event before the presenter had its ack), and the machine's load average before and after.
+The servers' log is kept in a temporary file and shown if they fail to start.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
-from .sioclient import MiniClient, SocketIOError
+from .sioclient import MiniClient, SocketIOError, TimedOut
 
 LOOPBACK = "127.0.0.1"
 
@@ -40,15 +46,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(url: str, seconds: float = 60) -> None:
+def _wait(url: str, procs: list[subprocess.Popen[bytes]], log: str,
+          seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(url, timeout=1)
             return
         except OSError:
+            if any(proc.poll() is not None for proc in procs):
+                break
             time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer in {seconds} s")
+    with open(log, errors="replace") as f:
+        tail = f.read()[-2000:]
+    raise RuntimeError(f"{url} did not answer in {seconds} s; server log:\n{tail}")
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -59,12 +70,16 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def run(followers: int, steps: int, workers: int, rate: float | None,
-        max_seconds: float) -> dict[str, Any]:
+        max_seconds: float, server: str = "werkzeug") -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="pvframes-load-")
     procs: list[subprocess.Popen[bytes]] = []
+    log_path = os.path.join(tmp, "servers.log")
+    log = open(log_path, "wb")  # noqa: SIM115 - closed in finally
+    load_before = os.getloadavg()
     try:
         command = [sys.executable, "-m", "webapp", "serve", "--host", LOOPBACK,
-                   "--db", os.path.join(tmp, "load.sqlite3"),
+                   "--db", os.path.join(tmp, "load.sqlite3"), "--server", server,
+                   # gunicorn's gthread holds a thread per open WebSocket: room for all
                    "--threads", str(followers + 20)]
         if workers > 1:
             redis = shutil.which("redis-server")
@@ -73,22 +88,34 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
             redis_port = _free_port()
             procs.append(subprocess.Popen(
                 [redis, "--port", str(redis_port), "--bind", LOOPBACK, "--save", "",
-                 "--appendonly", "no"], stdout=subprocess.DEVNULL, start_new_session=True))
+                 "--appendonly", "no", "--dir", tmp], stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True))
             command += ["--message-queue", f"redis://{LOOPBACK}:{redis_port}/0"]
-        # One server process per worker on one database and one queue (docs/operations.md).
+        # The servers run the same code as this script, wherever it was imported from.
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [here, os.environ.get("PYTHONPATH")]))}
         bases = []
-        for _ in range(workers):
+        # Werkzeug: one process per worker on one database and one queue
+        # (docs/operations.md); gunicorn: one master with N worker processes.
+        for _ in range(1 if server == "gunicorn" else workers):
             port = _free_port()
             bases.append(f"http://{LOOPBACK}:{port}")
-            procs.append(subprocess.Popen(command + ["--port", str(port)],
-                                          stdout=subprocess.DEVNULL, start_new_session=True))
+            extra = ["--workers", str(workers)] if server == "gunicorn" else []
+            procs.append(subprocess.Popen(command + ["--port", str(port), *extra],
+                                          stdout=log, stderr=subprocess.STDOUT, env=env,
+                                          start_new_session=True))
         for base in bases:
-            _wait(base + "/api/scenarios")
+            _wait(base + "/api/scenarios", procs, log_path, min(60.0, max_seconds))
         request = urllib.request.Request(bases[0] + "/api/sessions", data=b"{}",
                                          headers={"Content-Type": "application/json"})
-        created = json.load(urllib.request.urlopen(request))
-        return _drive(bases, created["id"], created.get("token"), followers, steps, rate,
-                      max_seconds)
+        created = json.load(urllib.request.urlopen(request, timeout=30))
+        report = _drive(bases, created["id"], created.get("token"), followers, steps, rate,
+                        max_seconds)
+        report.update(server=server, workers=workers,
+                      load_average_before=[round(x, 2) for x in load_before],
+                      load_average_after=[round(x, 2) for x in os.getloadavg()])
+        return report
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
@@ -97,34 +124,74 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        log.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Follower:
+    """One follower, as the page is one (static/js/socket.js): when the server drops it
+    (backpressure, webapp/events.py), it reconnects and rejoins with `since`, and the
+    events it catches up on count as received when the catch-up answer came."""
+
+    def __init__(self, base: str, session_id: str) -> None:
+        self.base, self.session_id = base, session_id
+        self.received: list[tuple[float, int]] = []  # (time received, seq), in order
+        self.reconnects = 0
+        self.client = self._join(None)
+
+    def _join(self, since: int | None) -> MiniClient:
+        client = MiniClient(self.base, timeout=30)
+        payload: dict[str, Any] = {"session": self.session_id}
+        if since is not None:
+            payload["since"] = since
+        ack = client.call("join", payload)
+        if not ack.get("ok"):
+            raise RuntimeError(f"join refused: {ack}")
+        now = time.perf_counter()
+        self.received += [(now, e["seq"]) for e in ack.get("events", [])]
+        return client
+
+    def follow(self, last_seq: Callable[[], int | None], deadline: float) -> None:
+        """Until the presenter's last acknowledged seq is here, or the deadline."""
+        self.client.timeout = 1.0  # waits for events wake up to look at last_seq()
+        while time.monotonic() < deadline:
+            try:
+                self.client.wait_events(1)
+                while self.client.events:
+                    t, event = self.client.events.popleft()
+                    self.received.append((t, event["seq"]))
+            except TimedOut:  # nothing new for a while: look whether the presenter is done
+                pass
+            except SocketIOError:  # dropped: catch up by seq
+                self.client.close()
+                self.reconnects += 1
+                self.client = self._join(self.received[-1][1] if self.received else 0)
+                self.client.timeout = 1.0
+            target = last_seq()
+            if target is not None and self.received and self.received[-1][1] >= target:
+                return
 
 
 def _drive(bases: list[str], session_id: str, token: str | None, n_followers: int,
            steps: int, rate: float | None, max_seconds: float) -> dict[str, Any]:
     deadline = time.monotonic() + max_seconds
-    followers = []
+    followers: list[_Follower] = []
     for i in range(n_followers):
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {len(followers)} followers connected in time")
-        client = MiniClient(bases[i % len(bases)], timeout=30)  # split across the servers
-        if not client.call("join", {"session": session_id}).get("ok"):
-            raise RuntimeError("join refused")
-        followers.append(client)
-    dropped: set[int] = set()
+        followers.append(_Follower(bases[i % len(bases)], session_id))  # split across servers
+    acked: dict[int, float] = {}
+    done: list[int] = []  # the last acknowledged seq, once the presenter has finished
 
-    def follow(client: MiniClient) -> None:
-        try:
-            while len(client.events) < steps and time.monotonic() < deadline:
-                client.wait_events(len(client.events) + 1)
-        except SocketIOError:  # a real client would rejoin with `since` and catch up
-            dropped.add(id(client))
+    def last_seq() -> int | None:
+        return done[0] if done else None
 
-    threads = [threading.Thread(target=follow, args=(c,), daemon=True) for c in followers]
+    threads = [threading.Thread(target=f.follow, args=(last_seq, deadline), daemon=True)
+               for f in followers]
     for thread in threads:
         thread.start()
     presenter = MiniClient(bases[0], timeout=30)
-    acked: dict[int, float] = {}
     started = time.perf_counter()
     for i in range(steps):
         if time.monotonic() > deadline:
@@ -136,25 +203,23 @@ def _drive(bases: list[str], session_id: str, token: str | None, n_followers: in
         if rate:
             time.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))
     write_seconds = time.perf_counter() - started
+    done.append(max(acked, default=0))
     for thread in threads:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     delays: list[float] = []
     lost = reordered = 0
-    for client in followers:
-        if id(client) in dropped:
-            client.close()
-            continue
-        seqs = [event["seq"] for _, event in client.events]
-        reordered += sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b != a + 1)
+    for follower in followers:
+        seqs = [seq for _, seq in follower.received]
+        reordered += sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b <= a)
         lost += len(set(acked) - set(seqs))
-        delays += [t - acked[e["seq"]] for t, e in client.events if e["seq"] in acked]
-        client.close()
+        delays += [t - acked[seq] for t, seq in follower.received if seq in acked]
+        follower.client.close()
     presenter.close()
     return {
         "followers": n_followers, "steps_acked": len(acked),
         "write_rate_per_s": round(len(acked) / write_seconds, 1) if write_seconds else None,
         "events_lost": lost, "events_reordered": reordered,
-        "followers_dropped": len(dropped),
+        "followers_dropped": sum(1 for f in followers if f.reconnects),
         "delay_p50_s": _percentile(delays, 0.50), "delay_p99_s": _percentile(delays, 0.99),
         "delay_max_s": round(max(delays), 4) if delays else None,
     }
@@ -167,9 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rate", type=float, help="steps per second (default: full speed)")
     parser.add_argument("--max-seconds", type=float, default=300.0)
+    parser.add_argument("--server", choices=["werkzeug", "gunicorn"], default="werkzeug")
     args = parser.parse_args(argv)
-    report = run(args.followers, args.steps, args.workers, args.rate, args.max_seconds)
-    report["workers"] = args.workers
+    report = run(args.followers, args.steps, args.workers, args.rate, args.max_seconds,
+                 args.server)
     print(json.dumps(report, indent=2))
     return 0 if report["events_lost"] == 0 and report["events_reordered"] == 0 else 1
 

@@ -20,6 +20,10 @@ class SocketIOError(RuntimeError):
     pass
 
 
+class TimedOut(SocketIOError):
+    """Nothing came within the client's timeout; the connection may still be open."""
+
+
 class _DaemonThread(threading.Thread):
     """simple-websocket's reader thread, made a daemon: a client left open must not keep
     the process alive."""
@@ -96,7 +100,7 @@ class MiniClient:
         try:
             data = self._inbox.get(timeout=self.timeout)
         except queue.Empty:
-            raise SocketIOError("timed out") from None
+            raise TimedOut("timed out") from None
         if data is None:
             self._inbox.put(None)  # stays closed for later calls too
             raise SocketIOError("connection closed by the server")
