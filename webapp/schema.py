@@ -10,8 +10,10 @@ read into a fresh file (webapp/dbtool.py).
 from __future__ import annotations
 
 import sqlite3
+import time
 
 SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 5000  # how long a server waits for another's lock
 
 TABLES = {
     "sessions": """CREATE TABLE sessions (
@@ -41,15 +43,28 @@ class DatabaseProblem(RuntimeError):
 
 def connect(database: str) -> sqlite3.Connection:
     db = sqlite3.connect(database, check_same_thread=False)
-    # First: switching a new file to WAL takes a lock that another server starting at the
-    # same moment may hold, and should be waited for, not refused as "database is locked".
-    db.execute("PRAGMA busy_timeout=5000")
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     if database != ":memory:":
-        db.execute("PRAGMA journal_mode=WAL")
+        _wal(db)
     # FULL: a commit survives power loss too, not only kill -9; steps are interactive.
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
     return db
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL. On a new file this needs the exclusive lock, which another server
+    starting at the same moment may hold, and SQLite then answers "database is locked" at
+    once, without its busy handler: wait for it here as the busy timeout would."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def problems(db: sqlite3.Connection) -> list[str]:
