@@ -4,25 +4,17 @@ other followers never wait for it. Over a real WebSocket on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
 
-from webapp import create_app
 from webapp.extensions import socketio
-from webapp.serving import background_server
 from webapp.sioclient import MiniClient, SocketIOError
 
 
 @pytest.fixture
-def served(fast_dir: Any) -> Any:
-    app = create_app({"DATABASE": os.path.join(fast_dir, "bp.sqlite3"),
-                      "LIMITS": {"max_follower_backlog": 50}})
-    base, stop = background_server(app)
-    yield app, base
-    stop()
-    app.extensions["pvframes"].store.close()
+def served(serve: Any) -> Any:
+    return serve(LIMITS={"max_follower_backlog": 50})
 
 
 def test_a_lagging_follower_is_dropped_and_catches_up(served: Any) -> None:

@@ -3,7 +3,6 @@ keeps idle WebSockets, and sets TCP_NODELAY (over real sockets on 127.0.0.1)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 import urllib.request
@@ -11,18 +10,13 @@ from typing import Any
 
 import pytest
 
-from webapp import create_app
-from webapp.serving import background_server, handler_with_timeout
+from webapp.serving import handler_with_timeout
 from webapp.sioclient import MiniClient
 
 
 @pytest.fixture
-def served(fast_dir: Any) -> Any:
-    app = create_app({"DATABASE": os.path.join(fast_dir, "s.sqlite3")})
-    base, stop = background_server(app, handler=handler_with_timeout(1))
-    yield app, base
-    stop()
-    app.extensions["pvframes"].store.close()
+def served(serve: Any) -> Any:
+    return serve(handler=handler_with_timeout(1))
 
 
 def test_half_open_connections_are_closed(served: Any) -> None:

@@ -1,47 +1,16 @@
-"""Fixtures for the web layer: an app on a temporary SQLite file, HTTP and Socket.IO clients."""
+"""Fixtures for the web layer: Socket.IO test clients and a session on the shared `app`
+(tests/conftest.py builds it on a temporary SQLite file)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_socketio import SocketIOTestClient
 
-from webapp import create_app
 from webapp.extensions import socketio
-
-AppFactory = Callable[..., Flask]
-
-
-@pytest.fixture
-def make_app(tmp_path: Path) -> Iterator[AppFactory]:
-    """Build apps on a database file (default: one per test); closes them afterwards."""
-    apps: list[Flask] = []
-
-    def make(database: Path | str | None = None, **config: Any) -> Flask:
-        app = create_app(
-            {"TESTING": True, "DATABASE": str(database or tmp_path / "pvframes.sqlite3"), **config}
-        )
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["pvframes"].store.close()
-
-
-@pytest.fixture
-def app(make_app: AppFactory) -> Flask:
-    return make_app()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture
