@@ -11,10 +11,11 @@ split across them in turn and the presenter on the first; with gunicorn, one
 `pvframes serve --server gunicorn --workers N`, whose workers the kernel hands connections.
 
 Prints one JSON object: events lost and reordered (must be 0), followers dropped (by
-backpressure; they would reconnect and catch up), the delay from the presenter's
-acknowledgement to each follower's receipt (p50/p99/max; negative when a follower had the
-event before the presenter had its ack), and the machine's load average before and after.
-The servers' log is kept in a temporary file and shown if they fail to start.
+backpressure; they reconnect and catch up by seq, as the page does), the delay from the
+presenter's acknowledgement to each follower's receipt (p50/p99/max; negative when a
+follower had the event before the presenter had its ack), the server processes' CPU time
+(start-up included), and the machine's load average before and after. The servers' log
+is kept in a temporary file and shown if they fail to start.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -76,6 +78,9 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
     log_path = os.path.join(tmp, "servers.log")
     log = open(log_path, "wb")  # noqa: SIM115 - closed in finally
     load_before = os.getloadavg()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = usage.ru_utime + usage.ru_stime
+    report: dict[str, Any] = {}
     try:
         command = [sys.executable, "-m", "webapp", "serve", "--host", LOOPBACK,
                    "--db", os.path.join(tmp, "load.sqlite3"), "--server", server,
@@ -115,7 +120,6 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
         report.update(server=server, workers=workers,
                       load_average_before=[round(x, 2) for x in load_before],
                       load_average_after=[round(x, 2) for x in os.getloadavg()])
-        return report
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
@@ -127,6 +131,10 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
                     proc.wait()
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
+    # The servers (and redis-server) have been waited for: their CPU time, start-up included.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report["servers_cpu_s"] = round(children.ru_utime + children.ru_stime - cpu_before, 2)
+    return report
 
 
 class _Follower:
