@@ -84,8 +84,12 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    return redis_server.url
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """Just the URL of a redis-server that runs for the whole test (other modules import
+    this fixture by name)."""
+    server = RedisServer(tmp_path)
+    yield server.url
+    server.stop()
 
 
 class Server:
