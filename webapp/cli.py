@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="worker processes (gunicorn; N > 1 needs --message-queue)")
     serve.add_argument("--threads", type=int, default=100, metavar="N",
-                       help="threads per worker: one per open WebSocket (default %(default)s)")
+                       help="gunicorn's threads per worker: each open WebSocket holds one, "
+                       "and a tab past them waits (default %(default)s)")
     serve.add_argument("--keep-alive", type=int, default=10, metavar="S",
                        help="close connections that send nothing for S seconds, including "
                        "new ones that never send a request (default %(default)s)")

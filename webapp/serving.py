@@ -1,9 +1,12 @@
 """How `pvframes serve` runs the app.
 
 Default: Werkzeug's threaded server with the handler below (TCP_NODELAY, a socket
-timeout against half-open connections). Measured here, gunicorn 23 and 27's `gthread`
-worker held new WebSocket connections for 25 s (an Engine.IO ping interval) once a few
-were open, so it is not the default; `--server gunicorn` keeps it available.
+timeout against half-open connections), one thread per connection. Measured at 200
+followers (docs/operations.md, "Measured"), gunicorn's `gthread` worker delivers and costs
+alike, but holds one of its `threads` per open WebSocket, so with the default the 101st
+tab waits for a free thread; `--server gunicorn` is there for several workers on one port
+and a supervisor that restarts a stuck worker. (A 25 s hold of new WebSockets once blamed
+on gunicorn was the test client's: webapp/sioclient.py.)
 
 gunicorn (`--server gunicorn`): its threaded worker (`gthread`), the route
 Flask-SocketIO documents for `async_mode="threading"` with simple-websocket. gunicorn sets
@@ -13,7 +16,7 @@ Several workers need a message queue (`--message-queue redis://...`) so that Soc
 rooms span them, and WebSocket-only transport: a long-polling client's requests could
 land on different workers (gunicorn has no sticky sessions).
 
-Development (`--server werkzeug`): Werkzeug's threaded server, with TCP_NODELAY set on
+Werkzeug (`--server werkzeug`, the default): its threaded server, with TCP_NODELAY set on
 each connection here, so an ack is not held back behind the event sent before it.
 """
 
