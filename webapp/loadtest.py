@@ -3,12 +3,14 @@
 number of steps and followers, and a wall-clock cap after which it stops by itself.
 
     python -m webapp.loadtest --followers 200 --steps 100 [--workers 2] [--rate 50]
-                              [--server werkzeug|gunicorn]
+                              [--server werkzeug|gunicorn] [--processes K]
 
 `--workers N` (N > 1) runs N server processes on one database and one redis-server queue
 (started here too): with Werkzeug, N `pvframes serve` processes on N ports, the followers
 split across them in turn and the presenter on the first; with gunicorn, one
 `pvframes serve --server gunicorn --workers N`, whose workers the kernel hands connections.
+`--processes K` runs the followers from K child processes instead of threads of this one,
+so that the measuring side is not one interpreter's lock.
 
 Prints one JSON object: events lost and reordered (must be 0), followers dropped (by
 backpressure; they reconnect and catch up by seq, as the page does), the delay from the
@@ -64,6 +66,14 @@ def _wait(url: str, procs: list[subprocess.Popen[bytes]], log: str,
     raise RuntimeError(f"{url} did not answer in {seconds} s; server log:\n{tail}")
 
 
+def _env() -> dict[str, str]:
+    """The servers and follower processes run the same code as this script, wherever it
+    was imported from."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [here, os.environ.get("PYTHONPATH")]))}
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -72,7 +82,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def run(followers: int, steps: int, workers: int, rate: float | None,
-        max_seconds: float, server: str = "werkzeug") -> dict[str, Any]:
+        max_seconds: float, server: str = "werkzeug", processes: int = 1) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="pvframes-load-")
     procs: list[subprocess.Popen[bytes]] = []
     log_path = os.path.join(tmp, "servers.log")
@@ -96,10 +106,7 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
                  "--appendonly", "no", "--dir", tmp], stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True))
             command += ["--message-queue", f"redis://{LOOPBACK}:{redis_port}/0"]
-        # The servers run the same code as this script, wherever it was imported from.
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            filter(None, [here, os.environ.get("PYTHONPATH")]))}
+        env = _env()
         bases = []
         # Werkzeug: one process per worker on one database and one queue
         # (docs/operations.md); gunicorn: one master with N worker processes.
@@ -116,7 +123,7 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
                                          headers={"Content-Type": "application/json"})
         created = json.load(urllib.request.urlopen(request, timeout=30))
         report = _drive(bases, created["id"], created.get("token"), followers, steps, rate,
-                        max_seconds)
+                        max_seconds, processes)
         report.update(server=server, workers=workers,
                       load_average_before=[round(x, 2) for x in load_before],
                       load_average_after=[round(x, 2) for x in os.getloadavg()])
@@ -181,53 +188,129 @@ class _Follower:
                 return
 
 
+Received = list[tuple[float, int]]  # (time received, seq), in order
+
+
+class _LocalGroup:
+    """Followers in this process, one thread each."""
+
+    def __init__(self, bases: list[str], offset: int, count: int, session_id: str,
+                 deadline: float) -> None:
+        self.followers: list[_Follower] = []
+        for i in range(offset, offset + count):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {len(self.followers)} followers connected in time")
+            self.followers.append(_Follower(bases[i % len(bases)], session_id))  # split
+        self.done: list[int] = []  # the last acknowledged seq, once the presenter is done
+        self.threads = [threading.Thread(target=f.follow, args=(self._last, deadline),
+                                         daemon=True) for f in self.followers]
+        for thread in self.threads:
+            thread.start()
+
+    def _last(self) -> int | None:
+        return self.done[0] if self.done else None
+
+    def wait_ready(self) -> None:
+        pass
+
+    def finish(self, last: int, deadline: float) -> list[tuple[Received, int]]:
+        self.done.append(last)
+        for thread in self.threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        for follower in self.followers:
+            follower.client.close()
+        return [(f.received, f.reconnects) for f in self.followers]
+
+
+class _ProcessGroup:
+    """Followers in a child process (`--group`), so that receiving is not limited to one
+    interpreter's lock. Times are time.perf_counter(), CLOCK_MONOTONIC on Linux: the same
+    clock in every process of the machine."""
+
+    def __init__(self, bases: list[str], offset: int, count: int, session_id: str,
+                 max_seconds: float) -> None:
+        spec = {"bases": bases, "offset": offset, "count": count, "session": session_id,
+                "max_seconds": max_seconds}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "webapp.loadtest", "--group", json.dumps(spec)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env())
+
+    def wait_ready(self) -> None:
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("a follower process did not connect its followers")
+
+    def finish(self, last: int, deadline: float) -> list[tuple[Received, int]]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{last}\n")
+        self.proc.stdin.flush()
+        out = self.proc.stdout.read()
+        self.proc.wait(timeout=max(5.0, deadline - time.monotonic()))
+        return [([(t, seq) for t, seq in received], reconnects)
+                for received, reconnects in json.loads(out)]
+
+
+def _group_main(spec_json: str) -> int:
+    """A follower process: connect, say "ready", follow until the seq read from stdin."""
+    spec = json.loads(spec_json)
+    deadline = time.monotonic() + spec["max_seconds"]
+    group = _LocalGroup(spec["bases"], spec["offset"], spec["count"], spec["session"],
+                        deadline)
+    print("ready", flush=True)
+    last = int(sys.stdin.readline())
+    print(json.dumps(group.finish(last, deadline)), flush=True)
+    return 0
+
+
 def _drive(bases: list[str], session_id: str, token: str | None, n_followers: int,
-           steps: int, rate: float | None, max_seconds: float) -> dict[str, Any]:
+           steps: int, rate: float | None, max_seconds: float,
+           processes: int = 1) -> dict[str, Any]:
     deadline = time.monotonic() + max_seconds
-    followers: list[_Follower] = []
-    for i in range(n_followers):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {len(followers)} followers connected in time")
-        followers.append(_Follower(bases[i % len(bases)], session_id))  # split across servers
-    acked: dict[int, float] = {}
-    done: list[int] = []  # the last acknowledged seq, once the presenter has finished
-
-    def last_seq() -> int | None:
-        return done[0] if done else None
-
-    threads = [threading.Thread(target=f.follow, args=(last_seq, deadline), daemon=True)
-               for f in followers]
-    for thread in threads:
-        thread.start()
-    presenter = MiniClient(bases[0], timeout=30)
-    started = time.perf_counter()
-    for i in range(steps):
-        if time.monotonic() > deadline:
-            break
-        ack = presenter.call("step", {"session": session_id, "token": token,
-                                      "step": {"write": {"pfn": 9 + i % 40}}})
-        if ack.get("ok"):
-            acked[ack["event"]["seq"]] = time.perf_counter()
-        if rate:
-            time.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))
-    write_seconds = time.perf_counter() - started
-    done.append(max(acked, default=0))
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    groups: list[_LocalGroup | _ProcessGroup] = []
+    if processes <= 1:
+        groups.append(_LocalGroup(bases, 0, n_followers, session_id, deadline))
+    else:
+        share = -(-n_followers // processes)
+        for offset in range(0, n_followers, share):
+            groups.append(_ProcessGroup(bases, offset, min(share, n_followers - offset),
+                                        session_id, max_seconds))
+    try:
+        for group in groups:
+            group.wait_ready()
+        acked: dict[int, float] = {}
+        presenter = MiniClient(bases[0], timeout=30)
+        started = time.perf_counter()
+        for i in range(steps):
+            if time.monotonic() > deadline:
+                break
+            ack = presenter.call("step", {"session": session_id, "token": token,
+                                          "step": {"write": {"pfn": 9 + i % 40}}})
+            if ack.get("ok"):
+                acked[ack["event"]["seq"]] = time.perf_counter()
+            if rate:
+                time.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))
+        write_seconds = time.perf_counter() - started
+        presenter.close()
+        last = max(acked, default=0)
+        results = [r for group in groups for r in group.finish(last, deadline)]
+    finally:
+        for group in groups:
+            if isinstance(group, _ProcessGroup) and group.proc.poll() is None:
+                group.proc.kill()  # only when something above failed
+                group.proc.wait()
     delays: list[float] = []
     lost = reordered = 0
-    for follower in followers:
-        seqs = [seq for _, seq in follower.received]
+    for received, _reconnects in results:
+        seqs = [seq for _, seq in received]
         reordered += sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b <= a)
         lost += len(set(acked) - set(seqs))
-        delays += [t - acked[seq] for t, seq in follower.received if seq in acked]
-        follower.client.close()
-    presenter.close()
+        delays += [t - acked[seq] for t, seq in received if seq in acked]
     return {
-        "followers": n_followers, "steps_acked": len(acked),
+        "followers": n_followers, "follower_processes": max(1, processes),
+        "steps_acked": len(acked),
         "write_rate_per_s": round(len(acked) / write_seconds, 1) if write_seconds else None,
         "events_lost": lost, "events_reordered": reordered,
-        "followers_dropped": sum(1 for f in followers if f.reconnects),
+        "followers_dropped": sum(1 for _, reconnects in results if reconnects),
         "delay_p50_s": _percentile(delays, 0.50), "delay_p99_s": _percentile(delays, 0.99),
         "delay_max_s": round(max(delays), 4) if delays else None,
     }
@@ -241,9 +324,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, help="steps per second (default: full speed)")
     parser.add_argument("--max-seconds", type=float, default=300.0)
     parser.add_argument("--server", choices=["werkzeug", "gunicorn"], default="werkzeug")
+    parser.add_argument("--processes", type=int, default=1, metavar="K",
+                        help="run the followers from K processes (default: this one)")
+    parser.add_argument("--group", help=argparse.SUPPRESS)  # a follower process
     args = parser.parse_args(argv)
+    if args.group:
+        return _group_main(args.group)
     report = run(args.followers, args.steps, args.workers, args.rate, args.max_seconds,
-                 args.server)
+                 args.server, args.processes)
     print(json.dumps(report, indent=2))
     return 0 if report["events_lost"] == 0 and report["events_reordered"] == 0 else 1
 

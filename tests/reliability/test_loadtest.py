@@ -23,6 +23,13 @@ def test_one_server() -> None:
     check(loadtest.run(followers=5, steps=10, workers=1, rate=None, max_seconds=120), 5, 10)
 
 
+def test_followers_in_child_processes() -> None:
+    report = loadtest.run(followers=5, steps=6, workers=1, rate=None, max_seconds=120,
+                          processes=2)
+    check(report, 5, 6)
+    assert report["follower_processes"] == 2
+
+
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not "
                     "installed (.ci/run installs it)")
 @pytest.mark.parametrize("server", ["werkzeug", "gunicorn"])
