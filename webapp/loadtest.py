@@ -16,8 +16,8 @@ Prints one JSON object: events lost and reordered (must be 0), followers dropped
 backpressure; they reconnect and catch up by seq, as the page does), the delay from the
 presenter's acknowledgement to each follower's receipt (p50/p99/max; negative when a
 follower had the event before the presenter had its ack), the server processes' CPU time
-(start-up included), and the machine's load average before and after. The servers' log
-is kept in a temporary file and shown if they fail to start.
+(start-up included; the follower processes' apart), and the machine's load average before
+and after. The servers' log is kept in a temporary file and shown if they fail to start.
 """
 
 from __future__ import annotations
@@ -88,8 +88,7 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
     log_path = os.path.join(tmp, "servers.log")
     log = open(log_path, "wb")  # noqa: SIM115 - closed in finally
     load_before = os.getloadavg()
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_before = usage.ru_utime + usage.ru_stime
+    cpu_before = _children_cpu()
     report: dict[str, Any] = {}
     try:
         command = [sys.executable, "-m", "webapp", "serve", "--host", LOOPBACK,
@@ -139,9 +138,15 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
     # The servers (and redis-server) have been waited for: their CPU time, start-up included.
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    report["servers_cpu_s"] = round(children.ru_utime + children.ru_stime - cpu_before, 2)
+    report["servers_cpu_s"] = round(_children_cpu() - cpu_before
+                                    - (report.get("followers_cpu_s") or 0.0), 2)
     return report
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the child processes waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class _Follower:
@@ -266,6 +271,7 @@ def _drive(bases: list[str], session_id: str, token: str | None, n_followers: in
            steps: int, rate: float | None, max_seconds: float,
            processes: int = 1) -> dict[str, Any]:
     deadline = time.monotonic() + max_seconds
+    cpu_before = _children_cpu()
     groups: list[_LocalGroup | _ProcessGroup] = []
     if processes <= 1:
         groups.append(_LocalGroup(bases, 0, n_followers, session_id, deadline))
@@ -313,6 +319,8 @@ def _drive(bases: list[str], session_id: str, token: str | None, n_followers: in
         "followers_dropped": sum(1 for _, reconnects in results if reconnects),
         "delay_p50_s": _percentile(delays, 0.50), "delay_p99_s": _percentile(delays, 0.99),
         "delay_max_s": round(max(delays), 4) if delays else None,
+        # The follower processes, waited for above (the servers are still running).
+        "followers_cpu_s": round(_children_cpu() - cpu_before, 2) if processes > 1 else None,
     }
 
 
