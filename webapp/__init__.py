@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,7 @@ def create_app(
     # The extension keeps its options between apps (tests make many): a manager left by an
     # earlier app with a message queue must not serve this one.
     socketio.server_options.pop("client_manager", None)
+    queue_options, queue_ready = message_queue(app.config["MESSAGE_QUEUE"])
     socketio.init_app(
         app,
         async_mode="threading",
@@ -105,7 +107,7 @@ def create_app(
         # (webapp/wire.py); past max_transport_bytes Engine.IO itself closes the connection.
         serializer=wire.safe_packet_class(limits),
         max_http_buffer_size=limits.max_transport_bytes,
-        **queue_options(app.config["MESSAGE_QUEUE"]),
+        **queue_options,
         transports=["websocket"] if app.config["WEBSOCKET_ONLY"] else None,
         # Handle each client's messages in arrival order, so a tab's steps apply in the
         # order it sent them; other clients have their own connection threads.
@@ -121,7 +123,7 @@ def create_app(
         catalogue=Catalogue([(source, Path(path)) for source, path in scenario_dirs]),
         broadcast=events.broadcast,
         limits=limits,
-        ready=events.queue_ready,
+        ready=queue_ready,
     )
     app.extensions["pvframes.roles"] = Roles(app.extensions["pvframes"].store)
     app.extensions["pvframes.audience"] = make_audience(app.config["MESSAGE_QUEUE"],
@@ -132,14 +134,16 @@ def create_app(
     return app
 
 
-def queue_options(url: str | None) -> dict[str, Any]:
-    """Flask-SocketIO's message queue: for Redis, a manager that refuses steps while the
-    queue is away and resynchronises its clients when it is back (webapp/messagequeue.py);
-    other queues as Flask-SocketIO makes them."""
-    from .messagequeue import CheckedRedisManager, is_redis
-
+def message_queue(url: str | None) -> tuple[dict[str, Any], Callable[[], None]]:
+    """Flask-SocketIO's message queue options, and the check a step must pass first. For
+    Redis, a manager that refuses steps while the queue is away and resynchronises its
+    clients when it is back (webapp/messagequeue.py); other queues as Flask-SocketIO makes
+    them, unchecked."""
     if not url:
-        return {"message_queue": None}
-    if is_redis(url):
-        return {"client_manager": CheckedRedisManager(str(url))}
-    return {"message_queue": url}
+        return {"message_queue": None}, lambda: None
+    if str(url).startswith(("redis://", "rediss://", "unix://")):
+        from .messagequeue import CheckedRedisManager
+
+        manager = CheckedRedisManager(str(url))
+        return {"client_manager": manager}, lambda: manager.check()
+    return {"message_queue": url}, lambda: None

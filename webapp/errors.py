@@ -30,6 +30,16 @@ class StorageUnavailable(RuntimeError):
     was acknowledged or changed."""
 
 
+class QueueUnavailable(StorageUnavailable):
+    """The message queue cannot carry an event to the other workers (webapp/messagequeue.py).
+    Handled as the database's faults are: 503 / an error ack with this message, nothing
+    applied."""
+
+    def __init__(self, url: str, reason: object) -> None:
+        super().__init__(f"the message queue {url} is unavailable ({reason}); steps are "
+                         "refused until it is back, so that no follower misses one")
+
+
 class SessionConflict(RuntimeError):
     """Another server on the same database changed the session while this one applied a
     step: nothing was committed or acknowledged here; the client may simply retry."""

@@ -15,10 +15,15 @@ from socketio import PubSubManager
 from engine.errors import InvalidInput
 
 from . import parsing
-from .errors import ReplayError, SessionConflict, SessionNotFound, StorageUnavailable
+from .errors import (
+    QueueUnavailable,
+    ReplayError,
+    SessionConflict,
+    SessionNotFound,
+    StorageUnavailable,
+)
 from .extensions import socketio
 from .limits import LimitExceeded
-from .messagequeue import QueueUnavailable, check_queue
 from .roles import NotPresenter, Roles, parse_token
 from .service import Event, SessionService
 from .wire import INVALID_EVENT, EncodedCache, Refused
@@ -44,16 +49,11 @@ def broadcast(session_id: str, event: Event) -> None:
     try:
         socketio.emit("event", ENCODED.get(event), to=room)
     except QueueUnavailable as exc:
-        # Redis went away after queue_ready() passed: the event is committed, so it stays
+        # Redis went away after the service's check passed: the event is committed, so it stays
         # acknowledged; this process's followers have it, the others' see the gap at the
         # next event (or reconnect when the queue is back) and catch up by seq.
         current_app.logger.error("seq %s of session %s reached this server's followers "
                                  "only: %s", event.get("seq"), session_id, exc)
-
-
-def queue_ready() -> None:
-    """Refuse a change (503 / error ack) while the message queue could not carry it."""
-    check_queue(socketio.server.manager)
 
 
 def shed_laggards(room: str) -> None:

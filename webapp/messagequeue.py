@@ -1,4 +1,5 @@
 """Socket.IO rooms across processes through Redis, with a lost connection made visible.
+Imported only when a Redis message queue is configured (redis is an optional dependency).
 
 python-socketio's RedisManager logs a failed publish and goes on, and retries its
 subscription with a back-off of up to 60 s, so while Redis is away a step would be
@@ -30,22 +31,13 @@ import socketio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .errors import StorageUnavailable
+from .errors import QueueUnavailable
 
 CHANNEL = "flask-socketio"  # Flask-SocketIO's default: servers of other versions interoperate
 RETRY_S = 1.0  # between attempts to subscribe again: recovery within about a second
 PROBE_TIMEOUT_S = 1.0  # a PING that takes longer counts as a lost connection
 # Not python-socketio's logger, which shows errors only: "is back" must reach the log too.
 log = logging.getLogger(__name__)
-
-
-class QueueUnavailable(StorageUnavailable):
-    """The message queue cannot carry an event to the other workers. Handled as the
-    database's faults are: 503 / an error ack with this message, nothing applied."""
-
-    def __init__(self, url: str, reason: object) -> None:
-        super().__init__(f"the message queue {url} is unavailable ({reason}); steps are "
-                         "refused until it is back, so that no follower misses one")
 
 
 def redacted(url: str) -> str:
@@ -56,10 +48,6 @@ def redacted(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def is_redis(url: str | None) -> bool:
-    return bool(url) and str(url).startswith(("redis://", "rediss://", "unix://"))
 
 
 class CheckedRedisManager(socketio.RedisManager):  # type: ignore[misc]
@@ -139,9 +127,3 @@ class CheckedRedisManager(socketio.RedisManager):  # type: ignore[misc]
                 self.server.disconnect(sid, namespace="/", ignore_queue=True)
             except Exception:  # already gone
                 pass
-
-
-def check_queue(manager: Any) -> None:
-    """Before a change that followers must see: refuse it if the queue cannot carry it."""
-    if isinstance(manager, CheckedRedisManager):
-        manager.check()
