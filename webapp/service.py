@@ -53,10 +53,13 @@ class SessionService:
     def create_from_catalogue(self, name: str, xen: str | None = None) -> dict[str, Any]:
         return self.create(scenario=self.catalogue.text(name), xen=xen)
 
-    def snapshot(self, session_id: str, seq: int | None = None) -> dict[str, Any]:
-        """The snapshot now, or as of `seq` (the same shape), with the fork links."""
+    def snapshot(self, session_id: str, seq: int | None = None,
+                 packed: bool = False) -> dict[str, Any]:
+        """The snapshot now, or as of `seq` (the same shape), with the fork links; with
+        `packed`, its arrays packed (docs/protocol.md)."""
         with self.store.checkout(session_id) as session:
-            snap = session.snapshot() if seq is None else session.snapshot_at(seq)
+            snap = (session.snapshot(packed) if seq is None
+                    else session.snapshot_at(seq, packed))
         return {**snap, **self.store.origin(session_id)}
 
     def shapes(self, session_id: str, seq: int | None = None) -> dict[str, Any]:
@@ -215,7 +218,8 @@ class SessionService:
         return page
 
     def join(
-        self, session_id: str, since: int, enter_room: Callable[[], None]
+        self, session_id: str, since: int, enter_room: Callable[[], None],
+        packed: bool = False,
     ) -> dict[str, Any]:
         """Enter the session's room and return the state to start from. Under the session
         lock, so the room's next event is exactly the one after what is returned here."""
@@ -226,7 +230,7 @@ class SessionService:
                 page = self._page(session.events(since=since), None)
                 return {"seq": session.seq, "events": page,
                         "more": since + len(page) < session.seq}
-            snap = session.snapshot()
+            snap = session.snapshot(packed)
         return {"seq": snap["seq"], "snapshot": {**snap, **self.store.origin(session_id)}}
 
 

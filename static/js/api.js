@@ -51,9 +51,9 @@ export function exportUrl(id, moment = null) {
   return `${url}?${q}`;
 }
 
-// The snapshot now, or as of `seq`.
+// The snapshot now, or as of `seq`, its arrays packed (docs/protocol.md).
 export const getSnapshot = (id, seq = null) =>
-  request("GET", `/api/sessions/${encodeURIComponent(id)}${seq === null ? "" : `?seq=${seq}`}`);
+  request("GET", `/api/sessions/${encodeURIComponent(id)}?packed=1${seq === null ? "" : `&seq=${seq}`}`);
 
 // {session: id} | {scenario_file} | {scenario_files: [a, b], xen} -> {a, b, tokens, links}:
 // new sessions, presented by this browser (their tokens are kept)

@@ -36,7 +36,7 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const body = document.body;
 
 const store = new Store();
-const display = new DisplayState(store);
+const display = new DisplayState(store, () => draw());
 const ui = new UiState();
 const intent = new IntentTracker();
 
@@ -481,13 +481,13 @@ window.pvframes = {
   hostState() {
     const m = store.migration;
     const out = {
-      seq: store.seq, guestHost: store.guest.host, p2m: store.hosts[store.guest.host].p2m,
+      seq: store.seq, guestHost: store.guest.host, p2m: Array.from(store.hosts[store.guest.host].p2m),
       migration: { state: m.state, rounds: m.rounds, deferred: [...m.deferred].sort((a, b) => a - b),
                    normalised: [...m.normalised].sort((a, b) => a - b),
                    lost: [...m.lost.keys()].sort((a, b) => a - b) },
     };
     for (const [name, h] of Object.entries(store.hosts)) {
-      out[name] = h.owner.map((o, i) => [h.owners[o], store.types[h.type[i]], h.count[i],
+      out[name] = Array.from(h.owner, (o, i) => [h.owners[o], store.types[h.type[i]], h.count[i],
                                          h.type_count[i], h.flags[i], h.m2p[i]]);
     }
     return out;

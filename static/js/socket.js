@@ -58,10 +58,10 @@ export class SessionLink {
       let ack;
       try {
         ack = await this.call("join", catchUp ? { session: sessionId, since: this.store.head }
-                                              : { session: sessionId });
+                                              : { session: sessionId, packed: true });
       } catch (err) {
         if (!catchUp || err.field !== "since") throw err;
-        ack = await this.call("join", { session: sessionId });
+        ack = await this.call("join", { session: sessionId, packed: true });
       }
       if (this.sessionId !== sessionId) return ack;   // superseded by a later join
       if (ack.snapshot) this.store.load(sessionId, ack.snapshot);
