@@ -145,14 +145,34 @@ class SessionService:
             return past.frame_detail(host, mfn)
 
     def apply(self, session_id: str, step: dict[str, Any]) -> Event:
+        """Apply one step: the event as it goes on the wire (a stub if it is large)."""
         step_json = json.dumps(step)  # as given, before the engine can touch it
         with self.store.checkout(session_id) as session:
             self._check_room(session, 1)
             with blame("step"):
                 event = session.apply(step)
             self.store.record(session_id, "step", step_json, session.seq, [event])
-            self._broadcast(session_id, event)
+            sent = self.wire(event)
+            self._broadcast(session_id, sent)
+            return sent
+
+    def wire(self, event: Event, size: int | None = None) -> Event:
+        """The event, or past `max_pushed_event_bytes` its stub: every field but the deltas,
+        and `lazy` {"bytes", "deltas"}; the body is fetched with `event()`."""
+        size = encoded_size(event) if size is None else size
+        if size <= self.limits.max_pushed_event_bytes:
             return event
+        stub = {k: v for k, v in event.items() if k != "deltas"}
+        stub["lazy"] = {"bytes": size, "deltas": len(event.get("deltas") or [])}
+        return stub
+
+    def event(self, session_id: str, seq: Any) -> Event:
+        """One whole event by its seq (1..seq): the body of a stub."""
+        with self.store.checkout(session_id) as session:
+            if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= session.seq:
+                raise InvalidInput("seq", f"{seq!r} is not the seq of an event of this session "
+                                          f"(1..{session.seq})")
+            return session.events(since=seq - 1)[0]
 
     def run(self, session_id: str, count: Count) -> dict[str, Any]:
         """Apply the next `count` steps of the session's script: {"seq", "events", "more"}.
@@ -186,6 +206,7 @@ class SessionService:
                 # Recorded as the number of steps that ran, so a replay repeats exactly them.
                 self.store.record(session_id, "run", json.dumps(len(events)), session.seq,
                                   events)
+            events = [self.wire(event) for event in events]
             for event in events:
                 self._broadcast(session_id, event)
             page = self._page(events, None)
@@ -211,6 +232,9 @@ class SessionService:
         page: list[Event] = []
         for event in events[:cap]:
             size = encoded_size(event)
+            if size > self.limits.max_pushed_event_bytes:
+                event = self.wire(event, size)
+                size = encoded_size(event)
             if page and size > budget:
                 break
             budget -= size

@@ -22,16 +22,24 @@ export const listScenarios = () => request("GET", "/api/scenarios").then((d) => 
 // {scenario_file: name, xen} -> {id, seq, snapshot, token, links}; the token is kept (roles.js)
 export const createSession = (body) => request("POST", "/api/sessions", body).then(keepToken);
 
-// Every event after `since`, following the server's pages ("more").
+// Every event after `since`, following the server's pages ("more"), each whole: a large
+// event comes as a stub (`lazy`) whose body is fetched on its own.
 export async function getAllEvents(id, since = 0) {
   const all = [];
   for (;;) {
     const page = await getEvents(id, since);
     all.push(...page.events);
-    if (!page.more || !page.events.length) return { seq: page.seq, events: all };
+    if (!page.more || !page.events.length) {
+      const events = await Promise.all(all.map((e) => (e.lazy ? getEvent(id, e.seq) : e)));
+      return { seq: page.seq, events };
+    }
     since = page.events[page.events.length - 1].seq;
   }
 }
+
+// One whole event by its seq (the body of a stub).
+export const getEvent = (id, seq) =>
+  request("GET", `/api/sessions/${encodeURIComponent(id)}/events/${seq}`);
 
 export const getEvents = (id, since = 0) =>
   request("GET", `/api/sessions/${encodeURIComponent(id)}/events?since=${since}`);
