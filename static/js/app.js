@@ -363,10 +363,17 @@ store.on("load", () => {
   showPosition();
   exportHref();
   layout();
-  loadHistory().catch((err) => {
-    body.dataset.timeline = "error";
-    $("[data-testid=tl-position]").textContent = `history not loaded: ${err.message}`;
-  });
+  // The grid first: the history (a second snapshot, every event replayed once) is loaded
+  // when the page is idle, i.e. once a large guest's blocks are drawn.
+  const id = store.sessionId;
+  const later = window.requestIdleCallback || ((fn) => setTimeout(fn, 0));
+  later(() => {
+    if (store.sessionId !== id) return;
+    loadHistory().catch((err) => {
+      body.dataset.timeline = "error";
+      $("[data-testid=tl-position]").textContent = `history not loaded: ${err.message}`;
+    });
+  }, { timeout: 3000 });
 });
 store.on("event", (event) => {
   followGuestSelection();

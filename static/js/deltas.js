@@ -39,11 +39,14 @@ export function unpackInts(v) {
   if (v.i32 !== undefined) return int32Of(v.i32);
   if (v.runs) {
     const out = new Int32Array(packedLength(v));
+    const r = v.runs;
     let at = 0;
-    for (let i = 0; i < v.runs.length; i += 3) {
-      const [first, count, step] = [v.runs[i], v.runs[i + 1], v.runs[i + 2]];
-      if (step === 0) { out.fill(first, at, at + count); at += count; continue; }
-      for (let k = 0; k < count; k += 1) out[at++] = first + k * step;
+    for (let i = 0; i < r.length; i += 3) {
+      const first = r[i];
+      const end = at + r[i + 1];
+      const step = r[i + 2];
+      if (step === 0) { out.fill(first, at, end); at = end; continue; }
+      for (let x = first; at < end; at += 1, x += step) out[at] = x;
     }
     return out;
   }

@@ -82,7 +82,7 @@ export class SessionLink {
         // The ack brought everything up to its seq and later events follow it in order,
         // so whatever is still waiting can never be applied (unless it waits behind a
         // large event whose body is on its way).
-        if (!this.pending.get(this.store.head + 1)?.lazy) this.pending.clear();
+        if (!this.waiting) this.pending.clear();
       }
     }
   }
@@ -95,7 +95,7 @@ export class SessionLink {
     if (ev.seq <= this.store.head) return;
     this.pending.set(ev.seq, ev);
     this.flush();
-    if (this.pending.size && !this.pending.get(this.store.head + 1)?.lazy) {
+    if (this.pending.size && !this.waiting) {
       // A gap: something was missed. Catch up from what we hold.
       this.join(this.sessionId).catch((e) => this.onStatus("error", e));
     }
@@ -104,11 +104,26 @@ export class SessionLink {
   flush() {
     for (const seq of [...this.pending.keys()]) if (seq <= this.store.head) this.pending.delete(seq);
     let next;
-    while ((next = this.pending.get(this.store.head + 1))) {
+    while (!this.applying && (next = this.pending.get(this.store.head + 1))) {
       if (next.lazy) { this.fetchBody(next); return; }
       this.pending.delete(next.seq);
-      this.store.apply(next);
+      // A large event is applied in slices (store.js): the next ones wait for it.
+      const applying = this.store.applySliced(next);
+      this.applying = applying;
+      applying.then(() => {
+        if (this.applying === applying) this.applying = null;
+      }, (err) => {
+        if (this.applying === applying) this.applying = null;
+        this.onStatus("error", err);
+      }).then(() => this.flush());
+      if (this.store.head < next.seq) return;   // under way: flush() again when it is done
+      this.applying = null;
     }
+  }
+
+  // Still to be applied in order: the event under way, then any waiting for a body.
+  get waiting() {
+    return Boolean(this.applying) || Boolean(this.pending.get(this.store.head + 1)?.lazy);
   }
 
   // The whole event behind a stub (docs/protocol.md: GET .../events/<seq>).

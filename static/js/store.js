@@ -2,10 +2,12 @@
 // by applying each event's deltas (docs/deltas.md). `head` is the last event known, `seq`
 // the moment the state shows: the same while live; earlier after a seek (timeline.js),
 // reached from a stored checkpoint plus deltas applied forward or undone backward.
-import { FLAG, applyDelta, segments, undoDelta, unpack, unpackInts } from "./deltas.js";
+import { FLAG, applyDelta, packedLength, segments, undoDelta, unpack, unpackInts } from "./deltas.js";
 import { isScriptStep } from "./steps.js";
 
-export const CHECKPOINT_EVERY = 64;   // a full copy of the state every this many events
+export const CHECKPOINT_EVERY = 64;
+const LARGE = 1 << 16;                // items in an event's deltas from which it is applied in slices
+const SLICE_MS = 24;                  // ... of about this long, each its own task   // a full copy of the state every this many events
 const CLONE_COST = 8;                 // restoring a checkpoint costs about as much as 8 events
 
 // How a PFN last travelled, as stored in `outcome` (0: not sent in this migration).
@@ -41,6 +43,16 @@ export function outcomeOf(m, pfn) {
 export function* leftEntries(m) {
   if (!m.left) return;
   for (let mfn = 0; mfn < m.left.length; mfn += 1) if (m.left[mfn] >= 0) yield [mfn, m.left[mfn]];
+}
+
+// How many frames, PFNs and slots an event's deltas name: the work of applying it.
+function itemsOf(event) {
+  let n = 0;
+  for (const d of event.deltas || []) {
+    const many = d.mfns ?? d.pfns;
+    n += many !== undefined && many !== null ? packedLength(many) : 1;
+  }
+  return n;
 }
 
 // Whole events: forward in order, backward last delta first (deltas.js does one delta).
@@ -356,12 +368,44 @@ export class Store extends ModelState {
   // A newly pushed event; returns false (and changes nothing) unless it is the next one.
   // While the state shows the head it moves on with it; in the past only the log grows.
   apply(event) {
-    if (!this.loaded || event.seq !== this.head + 1) return false;
+    if (!this.loaded || this.busy || event.seq !== this.head + 1) return false;
     const wasLive = this.live;
+    if (wasLive) this.advance(event);   // once: the timeline takes its record from the result
+    this.settle(event, wasLive);
+    return true;
+  }
+
+  // The same for any event, but a large one (a migration of a large guest) is applied a
+  // few deltas at a time, each slice its own task, so the page never freezes: resolves
+  // once it is applied (true) or at once (false) as apply(). Meanwhile `busy` is set, the
+  // state is part way and seeking waits; the caller holds back later events.
+  async applySliced(event) {
+    if (!this.loaded || this.busy || event.seq !== this.head + 1) return false;
+    if (!this.live || itemsOf(event) < LARGE) return this.apply(event);
+    this.busy = true;
+    const hosts = this.hosts;
+    try {
+      let until = performance.now() + SLICE_MS;
+      for (const d of event.deltas || []) {
+        this.forward(d);
+        if (performance.now() > until) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          if (this.hosts !== hosts) return false;   // another snapshot was loaded meanwhile
+          until = performance.now() + SLICE_MS;
+        }
+      }
+      this.moveCursor(event);
+    } finally {
+      this.busy = false;
+    }
+    this.settle(event, true);
+    return true;
+  }
+
+  settle(event, wasLive) {
     this.log[event.seq - 1] = event;
     this.head = event.seq;
     if (wasLive) {
-      this.advance(event);   // once: the timeline takes its record from the result
       this.seq = event.seq;
       this.index?.took(event.seq, this);
       this.emit("event", event);
@@ -369,7 +413,6 @@ export class Store extends ModelState {
       this.index?.extend(event);
       this.emit("extend", event);
     }
-    return true;
   }
 
   // The session's events up to the head (fetched after a load), and the snapshot at seq 0:
@@ -418,9 +461,10 @@ export class Store extends ModelState {
              suspended: Boolean(this.hosts[scratch.guest.host].suspended) };
   }
 
-  // Show the state as of seq `n` (0..head). Returns false while the history is loading.
+  // Show the state as of seq `n` (0..head). Returns false while the history is loading
+  // or a large event is being applied.
   seek(n) {
-    if (!this.index) return false;
+    if (!this.index || this.busy) return false;
     n = Math.max(0, Math.min(this.head, Math.round(n)));
     if (n === this.seq) return true;
     const [at, copy] = this.index.nearest(n);
