@@ -36,7 +36,8 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const body = document.body;
 
 const store = new Store();
-const display = new DisplayState(store, () => draw());
+// (held-back values finished in the background: redraw in a frame of its own)
+const display = new DisplayState(store, () => requestAnimationFrame(() => draw()));
 const ui = new UiState();
 const intent = new IntentTracker();
 
@@ -379,9 +380,11 @@ store.on("event", (event) => {
   followGuestSelection();
   showPosition();
   // Migration is about two hosts: show them side by side the first time it happens.
+  // (in a frame of its own: laying out two more large grids is work of its own)
   if (event.op === "migrate" && !showedBothHosts) {
     showedBothHosts = true;
-    ui.setView("both");
+    draw();
+    requestAnimationFrame(() => ui.setView("both"));
   } else {
     draw();
   }

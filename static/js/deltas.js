@@ -25,6 +25,10 @@ export function unpack(v) {
 // base64 of little-endian int32 (atob is native; a plain loop beats Uint8Array.from's
 // callback by an order of magnitude on a 4 MB string).
 function int32Of(text) {
+  if (Uint8Array.fromBase64) {   // native where the browser has it (Chromium 140+)
+    const raw = Uint8Array.fromBase64(text);
+    return new Int32Array(raw.buffer, 0, raw.length >> 2);
+  }
   const bin = atob(text);
   const bytes = new Uint8Array(bin.length & ~3);
   for (let i = 0; i < bytes.length; i += 1) bytes[i] = bin.charCodeAt(i);
@@ -120,39 +124,51 @@ export function setField(store, h, mfn, field, value) {
   // nr_validated_ptes, linear_pt_count: shown by the inspector, which asks the server
 }
 
-// One field of many frames (a `frames` delta): `values` is one value or one per frame.
-// The stored form of a value (a flag bit, an owner or type index) is worked out once per
-// distinct value, not per frame: a migration sets a million frames at a time.
-function setFields(store, h, mfns, field, values) {
-  const one = !Array.isArray(values);
-  if (field in FLAG) {
-    const bit = FLAG[field];
-    const flags = h.flags;
-    for (let i = 0; i < mfns.length; i += 1) {
-      const on = one ? values : values[i];
-      flags[mfns[i]] = on ? flags[mfns[i]] | bit : flags[mfns[i]] & ~bit;
-    }
-    return;
-  }
-  if (!ARRAY_FIELDS.has(field)) return;   // nr_validated_ptes, linear_pt_count: not held
-  const column = h[field];
+// One field of many frames (a `frames` delta): `v` is one value for all, or a packed
+// array of one value per frame. The stored form of a value (a flag bit, an owner or type
+// index) is worked out once per distinct value, run-length values a run at a time, and
+// integer fields decoded straight into an Int32Array: a migration sets a million frames at
+// a time.
+function setFields(store, h, mfns, field, v) {
+  const isFlag = field in FLAG;
+  if (!isFlag && !ARRAY_FIELDS.has(field)) return;   // nr_validated_ptes...: not held
+  const bit = isFlag ? FLAG[field] : 0;
+  const column = isFlag ? h.flags : h[field];
+  const named = field === "owner" || field === "type";
   const code = new Map();
-  const stored = (v) => {
-    if (field !== "owner" && field !== "type") return v;
-    let c = code.get(v);
+  const stored = (value) => {
+    if (isFlag) return value ? 1 : 0;
+    if (!named) return value;
+    let c = code.get(value);
     if (c === undefined) {
-      if (field === "owner" && !h.owners.includes(v)) h.owners.push(v);
-      c = field === "owner" ? h.owners.indexOf(v) : store.types.indexOf(v);
-      code.set(v, c);
+      if (field === "owner" && !h.owners.includes(value)) h.owners.push(value);
+      c = field === "owner" ? h.owners.indexOf(value) : store.types.indexOf(value);
+      code.set(value, c);
     }
     return c;
   };
-  if (one) {
-    const c = stored(values);
-    for (let i = 0; i < mfns.length; i += 1) column[mfns[i]] = c;
-  } else {
-    for (let i = 0; i < mfns.length; i += 1) column[mfns[i]] = stored(values[i]);
+  // Write stored value c to frames mfns[from..to).
+  const fill = (from, to, c) => {
+    if (!isFlag) { for (let i = from; i < to; i += 1) column[mfns[i]] = c; return; }
+    if (c) for (let i = from; i < to; i += 1) column[mfns[i]] |= bit;
+    else for (let i = from; i < to; i += 1) column[mfns[i]] &= ~bit;
+  };
+  if (v === null || typeof v !== "object") { fill(0, mfns.length, stored(v)); return; }
+  if (v.rle) {
+    let at = 0;
+    for (let i = 0; i < v.rle.length; i += 2) {
+      fill(at, at + v.rle[i + 1], stored(v.rle[i]));
+      at += v.rle[i + 1];
+    }
+    return;
   }
+  if (!isFlag && !named) {   // counts: integers
+    const values = unpackInts(v);
+    for (let i = 0; i < mfns.length; i += 1) column[mfns[i]] = values[i];
+    return;
+  }
+  const values = unpack(v);
+  for (let i = 0; i < mfns.length; i += 1) fill(i, i + 1, stored(values[i]));
 }
 
 function p2mOf(store, h) {
@@ -166,11 +182,7 @@ function put(store, d, which) {
   const h = store.hosts[d.host];
   switch (d.kind) {
     case "frame": setField(store, h, d.mfn, d.field, d[which]); break;
-    case "frames": {
-      const v = which === "new" ? d.new : d.old;
-      setFields(store, h, unpackInts(d.mfns), d.field, v !== null && typeof v === "object" ? unpack(v) : v);
-      break;
-    }
+    case "frames": setFields(store, h, unpackInts(d.mfns), d.field, which === "new" ? d.new : d.old); break;
     case "m2p": h.m2p[d.mfn] = d[which]; break;
     case "m2p_many": {
       const values = unpackInts(d[which]);

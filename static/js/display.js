@@ -28,21 +28,26 @@ function reader(v) {
 }
 
 // Held-back values of one field: pos[i] > 0 when slot i is held back, at values[pos[i] - 1]
-// (0 for "not held": a new Int32Array needs no filling).
+// (0 for "not held": a new Int32Array needs no filling). Integer fields (M2P, P2M, counts)
+// keep theirs in an Int32Array by slot instead: a million held values are no garbage.
 class Slots {
-  constructor(length) {
+  constructor(length, numeric) {
     this.pos = new Int32Array(length);
-    this.values = [];
+    this.numeric = numeric;
+    this.values = numeric ? new Int32Array(length) : [];
   }
 
   get(i, truth) {
     const p = i >= 0 && i < this.pos.length ? this.pos[i] : 0;
-    return p > 0 ? this.values[p - 1] : truth;
+    if (!p) return truth;
+    return this.numeric ? this.values[i] : this.values[p - 1];
   }
 }
 
-const SLICE_MS = 12;    // work on held values per task before yielding to the page
-const CHUNK = 16384;    // slots between looks at the clock
+const NUMERIC = new Set(["m2p", "p2m", "f:count", "f:type_count"]);
+
+const SLICE_MS = 8;     // work on held values per task before yielding to the page
+const CHUNK = 4096;     // slots between looks at the clock
 
 // The held-back state. Holding an event's deltas and playing a frame's are queued jobs
 // over (host, field, slots, values), done in slices of SLICE_MS so that a migration of a
@@ -68,7 +73,7 @@ class Overlay {
     if (!byHost[what]) {
       const h = this.store.hosts[host];
       const byPfn = what === "p2m" || what === "dirty";
-      byHost[what] = new Slots(byPfn ? this.store.guest.pages : h ? h.frames : 0);
+      byHost[what] = new Slots(byPfn ? this.store.guest.pages : h ? h.frames : 0, NUMERIC.has(what));
     }
     return byHost[what];
   }
@@ -78,9 +83,8 @@ class Overlay {
   queue(hold, host, what, indices, values) {
     const n = typeof indices === "object" ? packedLength(indices) : 1;
     if (!n) return;
-    this.jobs.push({ hold, s: this.slotsOf(host, what), n, k: 0,
-                     index: typeof indices === "object" ? reader(indices) : () => indices,
-                     value: reader(values) });
+    // decoded when the job is reached (in a slice of its own), not when it is queued
+    this.jobs.push({ hold, s: this.slotsOf(host, what), n, k: 0, indices, values, idx: null });
     this.pump();
   }
 
@@ -89,15 +93,30 @@ class Overlay {
     const until = performance.now() + SLICE_MS;
     while (this.jobs.length) {
       const job = this.jobs[0];
-      const { s, index, value } = job;
-      const { pos, values } = s;
+      if (!job.idx) {
+        const v = job.values;
+        job.idx = typeof job.indices === "object" ? unpackInts(job.indices) : [job.indices];
+        // numbers (M2P, P2M, counts) decoded whole; names and flags read a run at a time
+        job.vals = Array.isArray(v) ? v
+          : v !== null && typeof v === "object" && !v.rle ? unpackInts(v) : null;
+        job.value = job.vals ? null : reader(v);
+      }
+      const { s, idx, vals, value } = job;
+      const { pos, values, numeric } = s;
       const end = Math.min(job.n, job.k + CHUNK);
       for (let k = job.k; k < end; k += 1) {
-        const i = index(k);
+        const i = idx[k];
         if (i < 0 || i >= pos.length) continue;
         if (job.hold) {
-          if (!pos[i]) { values.push(value(k)); pos[i] = values.length; this.held += 1; }
-        } else if (pos[i]) values[pos[i] - 1] = value(k);
+          if (pos[i]) continue;
+          this.held += 1;
+          if (numeric) { pos[i] = 1; values[i] = vals ? vals[k] : value(k); continue; }
+          values.push(vals ? vals[k] : value(k));
+          pos[i] = values.length;
+        } else if (pos[i]) {
+          if (numeric) values[i] = vals ? vals[k] : value(k);
+          else values[pos[i] - 1] = vals ? vals[k] : value(k);
+        }
       }
       job.k = end;
       if (end === job.n) this.jobs.shift();
