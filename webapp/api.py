@@ -266,8 +266,11 @@ def get_events(session_id: str) -> Response:
 @bp.get("/sessions/<session_id>/events/<seq>")
 def get_event(session_id: str, seq: str) -> Response:
     """One whole event (the body of a stub pushed for a large one), streamed delta by delta
-    so the server never holds its JSON text whole."""
+    so the server never holds its JSON text whole; with ?from=I one page of its deltas."""
     event = service().event(session_id, parsing.since(seq, "seq"))
+    start = request.args.get("from")
+    if start is not None:
+        return jsonify(service().delta_page(event, parsing.since(start, "from")))
 
     def chunks() -> Iterator[str]:
         head = {k: v for k, v in event.items() if k != "deltas"}

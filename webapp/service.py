@@ -166,6 +166,24 @@ class SessionService:
         stub["lazy"] = {"bytes": size, "deltas": len(event.get("deltas") or [])}
         return stub
 
+    def delta_page(self, event: Event, start: int) -> dict[str, Any]:
+        """Deltas of `event` from index `start`, up to `max_pushed_event_bytes` of them (at
+        least one): {"seq", "from", "deltas", "next"} (`next`: the index to ask for next,
+        or null after the last). A client parses a page at a time, never 24 MB at once."""
+        deltas = event.get("deltas") or []
+        if start > len(deltas) or (start == len(deltas) and deltas):
+            raise InvalidInput("from", f"is {start} but the event has {len(deltas)} deltas")
+        budget = self.limits.max_pushed_event_bytes
+        end = start
+        while end < len(deltas):
+            size = encoded_size(deltas[end])
+            if end > start and size > budget:
+                break
+            budget -= size
+            end += 1
+        return {"seq": event["seq"], "from": start, "deltas": deltas[start:end],
+                "next": end if end < len(deltas) else None}
+
     def event(self, session_id: str, seq: Any) -> Event:
         """One whole event by its seq (1..seq): the body of a stub."""
         with self.store.checkout(session_id) as session:

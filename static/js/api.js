@@ -30,16 +30,25 @@ export async function getAllEvents(id, since = 0) {
     const page = await getEvents(id, since);
     all.push(...page.events);
     if (!page.more || !page.events.length) {
-      const events = await Promise.all(all.map((e) => (e.lazy ? getEvent(id, e.seq) : e)));
+      const events = await Promise.all(all.map((e) => (e.lazy ? getEvent(id, e) : e)));
       return { seq: page.seq, events };
     }
     since = page.events[page.events.length - 1].seq;
   }
 }
 
-// One whole event by its seq (the body of a stub).
-export const getEvent = (id, seq) =>
-  request("GET", `/api/sessions/${encodeURIComponent(id)}/events/${seq}`);
+// The whole event behind a stub: its deltas a page at a time (each a few MB at most, so
+// that no one parse holds the page), after the stub's own fields.
+export async function getEvent(id, stub) {
+  const deltas = [];
+  for (let from = 0; from !== null;) {
+    const page = await request("GET", `/api/sessions/${encodeURIComponent(id)}/events/${stub.seq}?from=${from}`);
+    deltas.push(...page.deltas);
+    from = page.next;
+  }
+  const { lazy, ...head } = stub;
+  return { ...head, deltas };
+}
 
 export const getEvents = (id, since = 0) =>
   request("GET", `/api/sessions/${encodeURIComponent(id)}/events?since=${since}`);

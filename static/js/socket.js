@@ -130,7 +130,7 @@ export class SessionLink {
   body(stub) {
     if (!this.bodies.has(stub.seq)) {
       const id = this.sessionId;
-      this.bodies.set(stub.seq, getEvent(id, stub.seq).catch((err) => {
+      this.bodies.set(stub.seq, getEvent(id, stub).catch((err) => {
         if (this.sessionId === id) this.bodies.delete(stub.seq);   // try again on the next push
         throw err;
       }));

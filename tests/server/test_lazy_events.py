@@ -62,6 +62,21 @@ def test_large_event_is_a_stub_everywhere_and_its_body_is_fetched(make_app: Any)
     assert encoded_size(whole) == stub["lazy"]["bytes"] > LIMIT
     assert any(d["kind"] == "migration" and d["event"] == "batch" for d in whole["deltas"])
 
+    # The same deltas a page at a time, each page within the limit unless a single delta.
+    paged: list[Any] = []
+    start: int | None = 0
+    while start is not None:
+        page = client.get(f"/api/sessions/{sid}/events/2?from={start}").get_json()
+        assert page["seq"] == 2 and page["from"] == start and page["deltas"]
+        assert len(page["deltas"]) == 1 or encoded_size(page["deltas"]) <= LIMIT
+        paged += page["deltas"]
+        start = page["next"]
+    assert paged == whole["deltas"]
+    n = len(whole["deltas"])
+    for bad in (str(n), str(n + 1), "x"):
+        r = client.get(f"/api/sessions/{sid}/events/2?from={bad}")
+        assert r.status_code == 400 and r.get_json()["error"]["field"] == "from"
+
     # The log and a rejoin with `since` give the stub too; the small event stays whole.
     listed = client.get(f"/api/sessions/{sid}/events?since=0").get_json()["events"]
     assert listed[0] == small["event"] and listed[1] == stub

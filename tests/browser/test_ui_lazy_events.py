@@ -14,7 +14,7 @@ from conftest import VIEWPORT, Server, start_server, stop_server, wait_ready
 pytestmark = pytest.mark.browser
 
 LIMIT = 2000
-BODY = re.compile(r"/api/sessions/[^/]+/events/(\d+)$")
+BODY = re.compile(r"/api/sessions/[^/]+/events/(\d+)\?from=")
 
 STATE = """() => {
   const s = window.pvframes.store;
