@@ -128,7 +128,8 @@ export class Animator {
       const old = this.queue[0].event;
       while (this.queue.length && this.queue[0].event === old) this.display.played(this.queue.shift().deltas);
     }
-    if (!this.timer && !this.paused) this.next();
+    // The first frame in a task of its own: receiving a large event is work enough.
+    if (!this.timer && !this.paused) this.timer = setTimeout(() => this.next(), 0);
   }
 
   // Pause at the group being shown (every panel stays as of it), or play on from there.
