@@ -6,7 +6,18 @@
 // when it is queued, and a frame played moves its slots on to its deltas' `new` values
 // (which are the `old` of any later delta on the same slot): work in proportion to the
 // deltas, never to the queue times the frames.
-import { packedLength, unpackInts } from "./deltas.js";
+import { packedLength, unpack, unpackInts } from "./deltas.js";
+
+const unpacked = new WeakMap();   // packed array object -> its items
+
+// A packed array's items, unpacked once per array object (asof.js: the inspector's detail
+// as of the group played looks up a frame in a delta's arrays once per group).
+export function items(v) {
+  if (Array.isArray(v)) return v;
+  let out = unpacked.get(v);
+  if (!out) { out = unpack(v); unpacked.set(v, out); }
+  return out;
+}
 
 // A packed array (or one value for all) read item by item in increasing order, without
 // expanding it: runs and run-length values are walked segment by segment.
@@ -174,6 +185,10 @@ class Overlay {
         if (hold) this.holdScalar(`${d.host}:cr3`, d.old);
         else this.setScalar(`${d.host}:cr3`, d.new);
         break;
+      case "domain":   // log_dirty, paused, suspended
+        if (hold) this.holdScalar(`${d.host}:${d.field}`, d.old);
+        else this.setScalar(`${d.host}:${d.field}`, d.new);
+        break;
       case "migration":
         if (d.event !== "resumed") break;
         if (hold) this.holdScalar("guest:host", migration.src);
@@ -213,6 +228,17 @@ export class DisplayState {
   }
 
   get guestHost() { return this.overlay.scalar("guest:host", this.store.guest.host); }
+
+  // A domain field of a host (log_dirty, paused, suspended) as shown.
+  domain(host, field) {
+    const h = this.store.hosts[host];
+    return this.overlay.scalar(`${host}:${field}`, h ? Boolean(h[field]) : false);
+  }
+
+  get guestStopped() {
+    const host = this.guestHost;
+    return this.domain(host, "paused") || this.domain(host, "suspended");
+  }
 
   frame(host, mfn) {
     const f = this.store.frame(host, mfn);
