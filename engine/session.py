@@ -15,6 +15,7 @@ from .constants import TYPE_NAMES, errno_name, pfinfo_name
 from .errors import InvalidInput
 from .hypercalls import getpageframeinfo3
 from .mm import MM
+from .packing import pack
 from .scenario import (
     Ask,
     Scenario,
@@ -134,8 +135,8 @@ class Session:
             self._last_at = self._replay_to(seq)
         return self._last_at
 
-    def snapshot_at(self, seq: int) -> dict[str, Any]:
-        return self.at(seq).snapshot()
+    def snapshot_at(self, seq: int, packed: bool = False) -> dict[str, Any]:
+        return self.at(seq).snapshot(packed)
 
     def fork(self, seq: int, xen: str | None = None) -> Session:
         """A new, independent session whose history is this one's first `seq` events; this
@@ -176,9 +177,13 @@ class Session:
         return past
 
     # -- views -------------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, packed: bool = False) -> dict[str, Any]:
+        """The state as JSON. With `packed`, every per-frame and per-PFN array is a packed
+        array (docs/deltas.md): a 2^20-page linear guest's snapshot is a few KB instead of
+        ~50 MB of decimal lists."""
         w = self.world
         m = w.migration
+        col = _packed if packed else _listed
         return {
             "seq": self.seq,
             "name": self.scenario.name,
@@ -189,9 +194,9 @@ class Session:
             "guest": {"pages": w.guest.pages, "layout": self.scenario.guest.layout,
                       "host": w.guest_host, "paused": w.guest.paused,
                       "suspended": w.guest.suspended,
-                      "p2m": w.guest.p2m.tolist()},
-            "hosts": {name: host_snapshot(w, name) for name in HOSTS},
-            "migration": migration_snapshot(w),
+                      "p2m": col(w.guest.p2m)},
+            "hosts": {name: host_snapshot(w, name, col) for name in HOSTS},
+            "migration": migration_snapshot(w, col),
             "script": self.script,
             "cursor": self.cursor,
             "migration_state": "not_started" if m is None else m.state,
@@ -327,7 +332,15 @@ def pfinfo_label(dom: Any, mfn: int, patched: bool) -> str:
     return pfinfo_name(getpageframeinfo3(MM(dom), mfn, patched))
 
 
-def host_snapshot(w: World, name: str) -> dict[str, Any]:
+def _listed(a: np.ndarray) -> list[Any]:
+    return a.tolist()
+
+
+def _packed(a: np.ndarray) -> Any:
+    return pack(a)
+
+
+def host_snapshot(w: World, name: str, col: Any = _listed) -> dict[str, Any]:
     h = w.hosts[name]
     dom = w.domain_on(name)
     flags = (h.allocated.astype(np.int64) * FLAG_ALLOCATED
@@ -336,17 +349,17 @@ def host_snapshot(w: World, name: str) -> dict[str, Any]:
              + h.partial.astype(np.int64) * FLAG_PARTIAL
              + h.partial_set.astype(np.int64) * FLAG_PARTIAL_SET)
     return {
-        "frames": h.frames, "owners": list(h.owners), "owner": h.owner.tolist(),
-        "count": h.count.tolist(), "type": h.type.tolist(),
-        "type_count": h.type_count.tolist(), "flags": flags.tolist(), "m2p": h.m2p.tolist(),
+        "frames": h.frames, "owners": list(h.owners), "owner": col(h.owner),
+        "count": col(h.count), "type": col(h.type),
+        "type_count": col(h.type_count), "flags": col(flags), "m2p": col(h.m2p),
         "cr3": None if dom is None else dom.cr3,
         "log_dirty": False if dom is None else dom.log_dirty,
-        "dirty": [] if dom is None else np.flatnonzero(dom.dirty).tolist(),
-        "p2m": None if dom is None else dom.p2m.tolist(),
+        "dirty": [] if dom is None else col(np.flatnonzero(dom.dirty)),
+        "p2m": None if dom is None else col(dom.p2m),
     }
 
 
-def migration_snapshot(w: World) -> dict[str, Any]:
+def migration_snapshot(w: World, col: Any = _listed) -> dict[str, Any]:
     m = w.migration
     if m is None:
         return {"state": "not_started", "phase": None, "rounds": [], "deferred": [],
@@ -354,9 +367,9 @@ def migration_snapshot(w: World) -> dict[str, Any]:
                 "toolstack": None}
     return {"state": m.state, "phase": m.phase, "src": m.src.host.name,
             "dst": m.dst.host.name, "rounds": [r.as_dict() for r in m.rounds],
-            "deferred": np.flatnonzero(m.ever_deferred).tolist(),
-            "normalised": np.flatnonzero(m.last_normalised).tolist(),
-            "lost": np.flatnonzero(m.lost).tolist(), "lost_detail": lost_detail(m),
+            "deferred": col(np.flatnonzero(m.ever_deferred)),
+            "normalised": col(np.flatnonzero(m.last_normalised)),
+            "lost": col(np.flatnonzero(m.lost)), "lost_detail": lost_detail(m),
             "error": m.error, "toolstack": m.toolstack}
 
 

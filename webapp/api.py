@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -151,7 +153,8 @@ def create_session() -> tuple[Response, int, dict[str, str]]:
 
 @bp.get("/sessions/<session_id>")
 def get_session(session_id: str) -> Response:
-    return jsonify(service().snapshot(session_id, parsing.seq(request.args.get("seq"))))
+    return jsonify(service().snapshot(session_id, parsing.seq(request.args.get("seq")),
+                                      parsing.flag(request.args.get("packed"), "packed")))
 
 
 @bp.get("/sessions/<session_id>/shapes")
@@ -258,6 +261,25 @@ def get_events(session_id: str) -> Response:
     since = parsing.since(request.args.get("since"))
     limit = parsing.page_limit(request.args.get("limit"))
     return jsonify(service().events(session_id, since, limit))
+
+
+@bp.get("/sessions/<session_id>/events/<seq>")
+def get_event(session_id: str, seq: str) -> Response:
+    """One whole event (the body of a stub pushed for a large one), streamed delta by delta
+    so the server never holds its JSON text whole; with ?from=I one page of its deltas."""
+    event = service().event(session_id, parsing.since(seq, "seq"))
+    start = request.args.get("from")
+    if start is not None:
+        return jsonify(service().delta_page(event, parsing.since(start, "from")))
+
+    def chunks() -> Iterator[str]:
+        head = {k: v for k, v in event.items() if k != "deltas"}
+        yield json.dumps(head, separators=(",", ":"))[:-1] + ',"deltas":['
+        for i, delta in enumerate(event.get("deltas") or []):
+            yield ("," if i else "") + json.dumps(delta, separators=(",", ":"))
+        yield "]}"
+
+    return Response(chunks(), mimetype="application/json")
 
 
 @bp.get("/sessions/<session_id>/export")

@@ -253,6 +253,19 @@ def seq(value: Any, field: str = "seq") -> int | None:
     return since(value, field)
 
 
+def flag(value: Any, field: str) -> bool:
+    """An optional boolean: true/false, or in a query string 1/0, true/false."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false"):
+        return False
+    raise InvalidInput(field, "must be true or false (1 or 0 in a query string)")
+
+
 def xen(value: Any, field: str = "xen") -> str | None:
     if value is None or value in XEN_VARIANTS:
         return value

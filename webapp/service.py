@@ -57,10 +57,13 @@ class SessionService:
     def create_from_catalogue(self, name: str, xen: str | None = None) -> dict[str, Any]:
         return self.create(scenario=self.catalogue.text(name), xen=xen)
 
-    def snapshot(self, session_id: str, seq: int | None = None) -> dict[str, Any]:
-        """The snapshot now, or as of `seq` (the same shape), with the fork links."""
+    def snapshot(self, session_id: str, seq: int | None = None,
+                 packed: bool = False) -> dict[str, Any]:
+        """The snapshot now, or as of `seq` (the same shape), with the fork links; with
+        `packed`, its arrays packed (docs/protocol.md)."""
         with self.store.checkout(session_id) as session:
-            snap = session.snapshot() if seq is None else session.snapshot_at(seq)
+            snap = (session.snapshot(packed) if seq is None
+                    else session.snapshot_at(seq, packed))
         return {**snap, **self.store.origin(session_id)}
 
     def shapes(self, session_id: str, seq: int | None = None) -> dict[str, Any]:
@@ -146,6 +149,7 @@ class SessionService:
             return past.frame_detail(host, mfn)
 
     def apply(self, session_id: str, step: dict[str, Any]) -> Event:
+        """Apply one step: the event as it goes on the wire (a stub if it is large)."""
         step_json = json.dumps(step)  # as given, before the engine can touch it
         with self.store.checkout(session_id) as session:
             self._check_room(session, 1)
@@ -153,8 +157,45 @@ class SessionService:
             with blame("step"):
                 event = session.apply(step)
             self.store.record(session_id, "step", step_json, session.seq, [event])
-            self._broadcast(session_id, event)
+            sent = self.wire(event)
+            self._broadcast(session_id, sent)
+            return sent
+
+    def wire(self, event: Event, size: int | None = None) -> Event:
+        """The event, or past `max_pushed_event_bytes` its stub: every field but the deltas,
+        and `lazy` {"bytes", "deltas"}; the body is fetched with `event()`."""
+        size = encoded_size(event) if size is None else size
+        if size <= self.limits.max_pushed_event_bytes:
             return event
+        stub = {k: v for k, v in event.items() if k != "deltas"}
+        stub["lazy"] = {"bytes": size, "deltas": len(event.get("deltas") or [])}
+        return stub
+
+    def delta_page(self, event: Event, start: int) -> dict[str, Any]:
+        """Deltas of `event` from index `start`, up to `max_pushed_event_bytes` of them (at
+        least one): {"seq", "from", "deltas", "next"} (`next`: the index to ask for next,
+        or null after the last). A client parses a page at a time, never 24 MB at once."""
+        deltas = event.get("deltas") or []
+        if start > len(deltas) or (start == len(deltas) and deltas):
+            raise InvalidInput("from", f"is {start} but the event has {len(deltas)} deltas")
+        budget = self.limits.max_pushed_event_bytes
+        end = start
+        while end < len(deltas):
+            size = encoded_size(deltas[end])
+            if end > start and size > budget:
+                break
+            budget -= size
+            end += 1
+        return {"seq": event["seq"], "from": start, "deltas": deltas[start:end],
+                "next": end if end < len(deltas) else None}
+
+    def event(self, session_id: str, seq: Any) -> Event:
+        """One whole event by its seq (1..seq): the body of a stub."""
+        with self.store.checkout(session_id) as session:
+            if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= session.seq:
+                raise InvalidInput("seq", f"{seq!r} is not the seq of an event of this session "
+                                          f"(1..{session.seq})")
+            return session.events(since=seq - 1)[0]
 
     def run(self, session_id: str, count: Count) -> dict[str, Any]:
         """Apply the next `count` steps of the session's script: {"seq", "events", "more"}.
@@ -189,6 +230,7 @@ class SessionService:
                 # Recorded as the number of steps that ran, so a replay repeats exactly them.
                 self.store.record(session_id, "run", json.dumps(len(events)), session.seq,
                                   events)
+            events = [self.wire(event) for event in events]
             for event in events:
                 self._broadcast(session_id, event)
             page = self._page(events, None)
@@ -214,6 +256,9 @@ class SessionService:
         page: list[Event] = []
         for event in events[:cap]:
             size = encoded_size(event)
+            if size > self.limits.max_pushed_event_bytes:
+                event = self.wire(event, size)
+                size = encoded_size(event)
             if page and size > budget:
                 break
             budget -= size
@@ -221,7 +266,8 @@ class SessionService:
         return page
 
     def join(
-        self, session_id: str, since: int, enter_room: Callable[[], None]
+        self, session_id: str, since: int, enter_room: Callable[[], None],
+        packed: bool = False,
     ) -> dict[str, Any]:
         """Enter the session's room and return the state to start from. Under the session
         lock, so the room's next event is exactly the one after what is returned here."""
@@ -232,7 +278,7 @@ class SessionService:
                 page = self._page(session.events(since=since), None)
                 return {"seq": session.seq, "events": page,
                         "more": since + len(page) < session.seq}
-            snap = session.snapshot()
+            snap = session.snapshot(packed)
         return {"seq": snap["seq"], "snapshot": {**snap, **self.store.origin(session_id)}}
 
 

@@ -3,7 +3,7 @@
 // as of the last frame played, rings the cells the current frame changes, and the ticker
 // says what changed; migration batches fly from source cells to destination cells.
 // Skipping (or clicking the grid) shows the true state at once.
-import { deltaText, unpack } from "./deltas.js";
+import { deltaText, unpackHead } from "./deltas.js";
 import { describeStep } from "./steps.js";
 
 const SPEEDS = [0, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 10, 20];   // animation frames per second
@@ -13,19 +13,20 @@ const MAX_BACKLOG = 60;   // frames waiting to play before whole earlier events 
 // The frames a delta touches: [{host, mfn}].
 function cellsOf(d, store) {
   const many = (host, mfns) => mfns.slice(0, MAX_CELLS).map((mfn) => ({ host, mfn }));
+  const head = (v) => unpackHead(v, MAX_CELLS);   // a delta may cover a million frames
   switch (d.kind) {
     case "frame": case "entry": case "page": case "m2p": case "dirty":
       return [{ host: d.host, mfn: d.mfn }];
-    case "frames": case "m2p_many": case "pages": return many(d.host, unpack(d.mfns));
+    case "frames": case "m2p_many": case "pages": return many(d.host, head(d.mfns));
     case "p2m": return [{ host: d.host, mfn: d.new >= 0 ? d.new : d.old }];
     case "p2m_many": {
-      const old = unpack(d.old);
-      return many(d.host, unpack(d.new).map((m, i) => (m >= 0 ? m : old[i])));
+      const old = head(d.old);
+      return many(d.host, head(d.new).map((m, i) => (m >= 0 ? m : old[i])));
     }
     case "cr3": return [{ host: d.host, mfn: d.new ?? d.old }];
     case "migration":
-      if (d.event === "batch") return many(store.migration.src || "source", unpack(d.mfns).filter((m) => m >= 0));
-      if (d.event === "localise") return many(store.migration.dst || "destination", unpack(d.mfns));
+      if (d.event === "batch") return many(store.migration.src || "source", unpackHead(d.mfns, 4 * MAX_CELLS).filter((m) => m >= 0));
+      if (d.event === "localise") return many(store.migration.dst || "destination", head(d.mfns));
       if (d.mfn !== undefined) return [{ host: store.migration.dst || "destination", mfn: d.mfn }];
       return [];
     default: return [];
@@ -120,14 +121,15 @@ export class Animator {
       return;
     }
     frames.forEach((f, i) => this.queue.push({ ...f, head, event, n: i + 1, of: frames.length }));
+    this.display.hold(event.deltas);   // the grid shows the state before this event too
     // Running a whole scenario must not leave the animation minutes behind: drop whole
     // earlier events, never the start of one (the newest is always played in full).
     while (this.queue.length > MAX_BACKLOG && this.queue[0].event !== event) {
       const old = this.queue[0].event;
-      while (this.queue.length && this.queue[0].event === old) this.queue.shift();
+      while (this.queue.length && this.queue[0].event === old) this.display.played(this.queue.shift().deltas);
     }
-    this.holdBack();
-    if (!this.timer && !this.paused) this.next();
+    // The first frame in a task of its own: receiving a large event is work enough.
+    if (!this.timer && !this.paused) this.timer = setTimeout(() => this.next(), 0);
   }
 
   // Pause at the group being shown (every panel stays as of it), or play on from there.
@@ -169,7 +171,8 @@ export class Animator {
 
   next() {
     const frame = this.queue.shift();
-    this.holdBack();
+    if (frame) this.display.played(frame.deltas);   // shown as of this frame: O(its deltas)
+    else this.holdBack();
     if (!frame) {
       this.timer = null;
       this.current = null;
@@ -217,8 +220,8 @@ export class Animator {
     const m = this.store.migration;
     const dstP2m = this.store.hosts[m.dst]?.p2m;
     const paths = [];
-    const [mfns, actions] = [unpack(batch.mfns), unpack(batch.actions)];
-    unpack(batch.pfns).slice(0, MAX_CELLS).forEach((pfn, i) => {
+    const [mfns, actions] = [unpackHead(batch.mfns, MAX_CELLS), unpackHead(batch.actions, MAX_CELLS)];
+    unpackHead(batch.pfns, MAX_CELLS).forEach((pfn, i) => {
       const from = mfns[i] >= 0 ? this.locate(m.src, mfns[i], true) : null;
       const to = dstP2m && dstP2m[pfn] >= 0 ? this.locate(m.dst, dstP2m[pfn], true) : null;
       if (from && to) paths.push([from, to, actions[i]]);

@@ -22,15 +22,32 @@ export const listScenarios = () => request("GET", "/api/scenarios").then((d) => 
 // {scenario_file: name, xen} -> {id, seq, snapshot, token, links}; the token is kept (roles.js)
 export const createSession = (body) => request("POST", "/api/sessions", body).then(keepToken);
 
-// Every event after `since`, following the server's pages ("more").
+// Every event after `since`, following the server's pages ("more"), each whole: a large
+// event comes as a stub (`lazy`) whose body is fetched on its own.
 export async function getAllEvents(id, since = 0) {
   const all = [];
   for (;;) {
     const page = await getEvents(id, since);
     all.push(...page.events);
-    if (!page.more || !page.events.length) return { seq: page.seq, events: all };
+    if (!page.more || !page.events.length) {
+      const events = await Promise.all(all.map((e) => (e.lazy ? getEvent(id, e) : e)));
+      return { seq: page.seq, events };
+    }
     since = page.events[page.events.length - 1].seq;
   }
+}
+
+// The whole event behind a stub: its deltas a page at a time (each a few MB at most, so
+// that no one parse holds the page), after the stub's own fields.
+export async function getEvent(id, stub) {
+  const deltas = [];
+  for (let from = 0; from !== null;) {
+    const page = await request("GET", `/api/sessions/${encodeURIComponent(id)}/events/${stub.seq}?from=${from}`);
+    deltas.push(...page.deltas);
+    from = page.next;
+  }
+  const { lazy, ...head } = stub;
+  return { ...head, deltas };
 }
 
 export const getEvents = (id, since = 0) =>
@@ -51,9 +68,9 @@ export function exportUrl(id, moment = null) {
   return `${url}?${q}`;
 }
 
-// The snapshot now, or as of `seq`.
+// The snapshot now, or as of `seq`, its arrays packed (docs/protocol.md).
 export const getSnapshot = (id, seq = null) =>
-  request("GET", `/api/sessions/${encodeURIComponent(id)}${seq === null ? "" : `?seq=${seq}`}`);
+  request("GET", `/api/sessions/${encodeURIComponent(id)}?packed=1${seq === null ? "" : `&seq=${seq}`}`);
 
 // {session: id} | {scenario_file} | {scenario_files: [a, b], xen} -> {a, b, tokens, links}:
 // new sessions, presented by this browser (their tokens are kept)

@@ -36,7 +36,8 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const body = document.body;
 
 const store = new Store();
-const display = new DisplayState(store);
+// (held-back values finished in the background: redraw in a frame of its own)
+const display = new DisplayState(store, () => requestAnimationFrame(() => draw()));
 const ui = new UiState();
 const intent = new IntentTracker();
 
@@ -363,18 +364,27 @@ store.on("load", () => {
   showPosition();
   exportHref();
   layout();
-  loadHistory().catch((err) => {
-    body.dataset.timeline = "error";
-    $("[data-testid=tl-position]").textContent = `history not loaded: ${err.message}`;
-  });
+  // The grid first: the history (a second snapshot, every event replayed once) is loaded
+  // when the page is idle, i.e. once a large guest's blocks are drawn.
+  const id = store.sessionId;
+  const later = window.requestIdleCallback || ((fn) => setTimeout(fn, 0));
+  later(() => {
+    if (store.sessionId !== id) return;
+    loadHistory().catch((err) => {
+      body.dataset.timeline = "error";
+      $("[data-testid=tl-position]").textContent = `history not loaded: ${err.message}`;
+    });
+  }, { timeout: 3000 });
 });
 store.on("event", (event) => {
   followGuestSelection();
   showPosition();
   // Migration is about two hosts: show them side by side the first time it happens.
+  // (in a frame of its own: laying out two more large grids is work of its own)
   if (event.op === "migrate" && !showedBothHosts) {
     showedBothHosts = true;
-    ui.setView("both");
+    draw();
+    requestAnimationFrame(() => ui.setView("both"));
   } else {
     draw();
   }
@@ -481,13 +491,13 @@ window.pvframes = {
   hostState() {
     const m = store.migration;
     const out = {
-      seq: store.seq, guestHost: store.guest.host, p2m: store.hosts[store.guest.host].p2m,
+      seq: store.seq, guestHost: store.guest.host, p2m: Array.from(store.hosts[store.guest.host].p2m),
       migration: { state: m.state, rounds: m.rounds, deferred: [...m.deferred].sort((a, b) => a - b),
                    normalised: [...m.normalised].sort((a, b) => a - b),
                    lost: [...m.lost.keys()].sort((a, b) => a - b) },
     };
     for (const [name, h] of Object.entries(store.hosts)) {
-      out[name] = h.owner.map((o, i) => [h.owners[o], store.types[h.type[i]], h.count[i],
+      out[name] = Array.from(h.owner, (o, i) => [h.owners[o], store.types[h.type[i]], h.count[i],
                                          h.type_count[i], h.flags[i], h.m2p[i]]);
     }
     return out;

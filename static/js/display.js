@@ -1,14 +1,17 @@
 // What the grid shows: the store's state with the deltas the animation has not played yet
 // taken back. Every change reaches the store as a delta carrying `old`, so the value of a
 // field before the first unplayed delta that touches it is that delta's `old`.
-// A migration's deltas cover every frame of a large guest, and the animation asks again
-// after each frame it plays: the held-back values are kept per (host, field) in typed
-// arrays indexed by MFN or PFN, and each delta's packed arrays are unpacked once.
-import { unpack } from "./deltas.js";
+// A migration's deltas cover every frame of a large guest: the held-back values are kept
+// per (host, field) in typed arrays indexed by MFN or PFN, an event's deltas are held once
+// when it is queued, and a frame played moves its slots on to its deltas' `new` values
+// (which are the `old` of any later delta on the same slot): work in proportion to the
+// deltas, never to the queue times the frames.
+import { packedLength, unpack, unpackInts } from "./deltas.js";
 
 const unpacked = new WeakMap();   // packed array object -> its items
 
-// A packed array's items, unpacked once per array object (asof.js shares the cache).
+// A packed array's items, unpacked once per array object (asof.js: the inspector's detail
+// as of the group played looks up a frame in a delta's arrays once per group).
 export function items(v) {
   if (Array.isArray(v)) return v;
   let out = unpacked.get(v);
@@ -16,35 +19,64 @@ export function items(v) {
   return out;
 }
 
-// Held-back values of one field: pos[i] >= 0 when slot i is held back, at values[pos[i]].
-class Slots {
-  constructor(length) {
-    this.pos = new Int32Array(length).fill(-1);
-    this.values = [];
+// A packed array (or one value for all) read item by item in increasing order, without
+// expanding it: runs and run-length values are walked segment by segment.
+function reader(v) {
+  if (v === null || typeof v !== "object") return () => v;
+  if (Array.isArray(v)) return (k) => v[k];
+  if (v.i32 !== undefined) {
+    const a = unpackInts(v);
+    return (k) => a[k];
   }
+  const [flat, stride] = v.runs ? [v.runs, 3] : [v.rle, 2];
+  let seg = 0;
+  let start = 0;
+  return (k) => {
+    if (k < start) { seg = 0; start = 0; }
+    while (seg < flat.length && k >= start + flat[seg + 1]) { start += flat[seg + 1]; seg += stride; }
+    return stride === 3 ? flat[seg] + (k - start) * flat[seg + 2] : flat[seg];
+  };
+}
 
-  // The first unplayed delta to touch a slot gives its value.
-  hold(i, old) {
-    if (i < 0 || i >= this.pos.length || this.pos[i] >= 0) return false;
-    this.pos[i] = this.values.length;
-    this.values.push(old);
-    return true;
+// Held-back values of one field: pos[i] > 0 when slot i is held back, at values[pos[i] - 1]
+// (0 for "not held": a new Int32Array needs no filling). Integer fields (M2P, P2M, counts)
+// keep theirs in an Int32Array by slot instead: a million held values are no garbage.
+class Slots {
+  constructor(length, numeric) {
+    this.pos = new Int32Array(length);
+    this.numeric = numeric;
+    this.values = numeric ? new Int32Array(length) : [];
   }
 
   get(i, truth) {
-    const p = i >= 0 && i < this.pos.length ? this.pos[i] : -1;
-    return p >= 0 ? this.values[p] : truth;
+    const p = i >= 0 && i < this.pos.length ? this.pos[i] : 0;
+    if (!p) return truth;
+    return this.numeric ? this.values[i] : this.values[p - 1];
   }
 }
 
-// The held-back state: `size` values in all (0: the grid shows the store as it is).
+const NUMERIC = new Set(["m2p", "p2m", "f:count", "f:type_count"]);
+
+const SLICE_MS = 8;     // work on held values per task before yielding to the page
+const CHUNK = 4096;     // slots between looks at the clock
+
+// The held-back state. Holding an event's deltas and playing a frame's are queued jobs
+// over (host, field, slots, values), done in slices of SLICE_MS so that a migration of a
+// million pages never holds the main thread: while jobs remain, a slot not reached yet
+// shows the store's value (the LOD grid draws blocks from the store anyway).
 class Overlay {
-  constructor(store) {
+  constructor(store, onSettled) {
     this.store = store;
-    this.size = 0;
+    this.onSettled = onSettled;
+    this.held = 0;
     this.slots = new Map();     // host -> {what: Slots}: "f:field", "m2p", "p2m", "dirty"
     this.scalars = new Map();   // "host:cr3", "guest:host"
+    this.jobs = [];             // {hold, s, n, index(k), value(k), k}
+    this.timer = null;
   }
+
+  // Something is held back, or will be once the queued jobs are done.
+  get size() { return this.held + this.jobs.length; }
 
   slotsOf(host, what) {
     let byHost = this.slots.get(host);
@@ -52,22 +84,78 @@ class Overlay {
     if (!byHost[what]) {
       const h = this.store.hosts[host];
       const byPfn = what === "p2m" || what === "dirty";
-      byHost[what] = new Slots(byPfn ? this.store.guest.pages : h ? h.frames : 0);
+      byHost[what] = new Slots(byPfn ? this.store.guest.pages : h ? h.frames : 0, NUMERIC.has(what));
     }
     return byHost[what];
   }
 
-  holdAll(host, what, indices, olds) {
-    const s = this.slotsOf(host, what);
-    for (let k = 0; k < indices.length; k += 1) {
-      if (s.hold(indices[k], typeof olds === "function" ? olds(k) : olds[k])) this.size += 1;
+  // hold: the first unplayed delta to touch a slot gives its value (its `old`); play: a
+  // delta played shows its `new` on the slots it holds.
+  queue(hold, host, what, indices, values) {
+    const n = typeof indices === "object" ? packedLength(indices) : 1;
+    if (!n) return;
+    // decoded when the job is reached (in a slice of its own), not when it is queued
+    this.jobs.push({ hold, s: this.slotsOf(host, what), n, k: 0, indices, values, idx: null });
+    this.pump();
+  }
+
+  pump() {
+    if (this.timer !== null) return;
+    const until = performance.now() + SLICE_MS;
+    while (this.jobs.length) {
+      const job = this.jobs[0];
+      if (!job.idx) {
+        const v = job.values;
+        job.idx = typeof job.indices === "object" ? unpackInts(job.indices) : [job.indices];
+        // numbers (M2P, P2M, counts) decoded whole; names and flags read a run at a time
+        job.vals = Array.isArray(v) ? v
+          : v !== null && typeof v === "object" && !v.rle ? unpackInts(v) : null;
+        job.value = job.vals ? null : reader(v);
+      }
+      const { s, idx, vals, value } = job;
+      const { pos, values, numeric } = s;
+      const end = Math.min(job.n, job.k + CHUNK);
+      for (let k = job.k; k < end; k += 1) {
+        const i = idx[k];
+        if (i < 0 || i >= pos.length) continue;
+        if (job.hold) {
+          if (pos[i]) continue;
+          this.held += 1;
+          if (numeric) { pos[i] = 1; values[i] = vals ? vals[k] : value(k); continue; }
+          values.push(vals ? vals[k] : value(k));
+          pos[i] = values.length;
+        } else if (pos[i]) {
+          if (numeric) values[i] = vals ? vals[k] : value(k);
+          else values[pos[i] - 1] = vals ? vals[k] : value(k);
+        }
+      }
+      job.k = end;
+      if (end === job.n) this.jobs.shift();
+      if (performance.now() > until && this.jobs.length) {
+        this.sliced = true;
+        this.timer = setTimeout(() => { this.timer = null; this.pump(); }, 0);
+        return;
+      }
     }
+    if (this.sliced) {   // done in the background: what is drawn may have moved on
+      this.sliced = false;
+      this.onSettled?.();
+    }
+  }
+
+  cancel() {
+    clearTimeout(this.timer);
+    this.jobs = [];
   }
 
   holdScalar(key, old) {
     if (this.scalars.has(key)) return;
     this.scalars.set(key, old);
-    this.size += 1;
+    this.held += 1;
+  }
+
+  setScalar(key, value) {
+    if (this.scalars.has(key)) this.scalars.set(key, value);
   }
 
   get(host, what, i, truth) {
@@ -79,21 +167,32 @@ class Overlay {
     return this.scalars.size && this.scalars.has(key) ? this.scalars.get(key) : truth;
   }
 
-  add(d, migration) {
+  // A delta not played yet (hold: its old values) or just played (its new values).
+  apply(d, hold, migration) {
+    const v = hold ? d.old : d.new;
+    const q = (what, indices, values) => this.queue(hold, d.host, what, indices, values);
     switch (d.kind) {
-      case "frame": this.holdAll(d.host, `f:${d.field}`, [d.mfn], [d.old]); break;
-      case "frames": this.holdAll(d.host, `f:${d.field}`, items(d.mfns), items(d.old)); break;
-      case "m2p": this.holdAll(d.host, "m2p", [d.mfn], [d.old]); break;
-      case "m2p_many": this.holdAll(d.host, "m2p", items(d.mfns), items(d.old)); break;
-      case "p2m": this.holdAll(d.host, "p2m", [d.pfn], [d.old]); break;
-      case "p2m_many": this.holdAll(d.host, "p2m", items(d.pfns), items(d.old)); break;
-      case "cr3": this.holdScalar(`${d.host}:cr3`, d.old); break;
-      case "domain": this.holdScalar(`${d.host}:${d.field}`, d.old); break;
-      case "dirty": this.holdAll(d.host, "dirty", [d.pfn], [false]); break;
-      case "dirty_many": this.holdAll(d.host, "dirty", items(d.pfns), () => false); break;
-      case "dirty_clean": this.holdAll(d.host, "dirty", items(d.pfns), () => true); break;
+      case "frame": q(`f:${d.field}`, d.mfn, v); break;
+      case "frames": q(`f:${d.field}`, d.mfns, v); break;
+      case "m2p": q("m2p", d.mfn, v); break;
+      case "m2p_many": q("m2p", d.mfns, v); break;
+      case "p2m": q("p2m", d.pfn, v); break;
+      case "p2m_many": q("p2m", d.pfns, v); break;
+      case "dirty": q("dirty", d.pfn, !hold); break;
+      case "dirty_many": q("dirty", d.pfns, !hold); break;
+      case "dirty_clean": q("dirty", d.pfns, hold); break;
+      case "cr3":
+        if (hold) this.holdScalar(`${d.host}:cr3`, d.old);
+        else this.setScalar(`${d.host}:cr3`, d.new);
+        break;
+      case "domain":   // log_dirty, paused, suspended
+        if (hold) this.holdScalar(`${d.host}:${d.field}`, d.old);
+        else this.setScalar(`${d.host}:${d.field}`, d.new);
+        break;
       case "migration":
-        if (d.event === "resumed") this.holdScalar("guest:host", migration.src);
+        if (d.event !== "resumed") break;
+        if (hold) this.holdScalar("guest:host", migration.src);
+        else this.setScalar("guest:host", d.host);
         break;
       default: break;
     }
@@ -104,15 +203,28 @@ const FRAME_FIELDS = ["owner", "type", "count", "type_count", "allocated", "vali
                       "pinned", "partial", "partial_set"].map((f) => [f, `f:${f}`]);
 
 export class DisplayState {
-  constructor(store) {
+  // onSettled: called when held values queued in slices are all in place (redraw)
+  constructor(store, onSettled = null) {
     this.store = store;
+    this.onSettled = onSettled;
     this.overlay = new Overlay(store);
   }
 
-  // deltas: every delta not played yet, oldest first
+  // deltas: every delta not played yet, oldest first (none: show the store as it is)
   holdBack(deltas) {
-    this.overlay = new Overlay(this.store);
-    for (const d of deltas) this.overlay.add(d, this.store.migration);
+    this.overlay.cancel();
+    this.overlay = new Overlay(this.store, () => this.onSettled?.());
+    this.hold(deltas);
+  }
+
+  // More deltas not played yet, after those already held (a newly queued event).
+  hold(deltas) {
+    for (const d of deltas) this.overlay.apply(d, true, this.store.migration);
+  }
+
+  // Deltas played, oldest first: from the start of what is held.
+  played(deltas) {
+    for (const d of deltas) this.overlay.apply(d, false, this.store.migration);
   }
 
   get guestHost() { return this.overlay.scalar("guest:host", this.store.guest.host); }

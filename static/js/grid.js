@@ -2,6 +2,7 @@
 // the host where the guest runs) or one cell per machine frame of a host.
 import { drawCell } from "./cell.js";
 import { LodView } from "./lodview.js";
+import { leftEntries, outcomeOf } from "./store.js";
 import { HIGHLIGHT_COLOUR, INK, PAGE_TABLE_TYPES, STALE_COLOUR } from "./types.js";
 
 const MAX_CELL = 64;
@@ -203,9 +204,9 @@ export class FrameGrid {
     const m = this.store.migration;
     // (a huge guest's ghost would be every row: only teaching-sized ones get it)
     if (this.mode !== m.src || m.state !== "ok" || this.view.overlay.size ||
-        m.left.size > MAX_GHOSTS) return new Map();
+        m.leftSize > MAX_GHOSTS) return new Map();
     const out = new Map();
-    for (const [mfn, pfn] of m.left) {
+    for (const [mfn, pfn] of leftEntries(m)) {
       if (this.view.ownerName(this.mode, mfn) !== "guest") out.set(mfn, pfn);
     }
     return out;
@@ -243,8 +244,8 @@ export class FrameGrid {
         (this.mode !== "guest" && this.mode !== m.dst)) return;
     const table = PAGE_TABLE_TYPES.has(frame.type) || frame.ptShaped;
     if (m.lost.has(pfn)) frame.badge = "lost";
-    else if (m.outcome.get(pfn) === "normalised" && m.localised.has(pfn)) frame.badge = "localised";
-    else if (m.outcome.get(pfn) === "raw" && table) frame.badge = "raw";
+    else if (outcomeOf(m, pfn) === "normalised" && m.localised.has(pfn)) frame.badge = "localised";
+    else if (outcomeOf(m, pfn) === "raw" && table) frame.badge = "raw";
   }
 
   // The frame behind cell i, and the (mfn, pfn) it stands for.

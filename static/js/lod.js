@@ -3,6 +3,7 @@
 // touches them, a few at a time (refresh() takes a time budget), so a 2^20-page guest never
 // holds the main thread for long.
 import { FLAG, unpack } from "./deltas.js";
+import { OUTCOME } from "./store.js";
 import { PAGE_TABLE_TYPES } from "./types.js";
 
 export const BLOCK = 512;   // PFNs per block: one L1's worth
@@ -123,7 +124,7 @@ export class BlockModel {
       if (tableType[t]) {
         marks |= MARK.tables;
         if (!(h.flags[mfn] & FLAG.validated)) marks |= MARK.devalidated;
-        if (this.mode === m.dst && m.outcome.get(h.m2p[mfn]) === "raw") marks |= MARK.stale;
+        if (this.mode === m.dst && m.outcome && m.outcome[h.m2p[mfn]] === OUTCOME.raw) marks |= MARK.stale;
       }
     }
     return marks;
@@ -157,7 +158,7 @@ export class BlockModel {
         marks |= MARK.tables;
         if (!(h.flags[mfn] & FLAG.validated)) marks |= MARK.devalidated;
         // a page table that went raw keeps its source MFNs: stale entries (Case 2)
-        if (m.outcome.get(pfn) === "raw" && store.guest.host === m.dst) marks |= MARK.stale;
+        if (m.outcome && m.outcome[pfn] === OUTCOME.raw && store.guest.host === m.dst) marks |= MARK.stale;
       }
       if (m.lost.has(pfn)) marks |= MARK.lost;
     }

@@ -1,6 +1,6 @@
 // The migration panel: state, the tool stack, the phase buttons, per-round statistics and
 // the last batch.
-import { unpack } from "./deltas.js";
+import { packedLength, segments, unpackHead } from "./deltas.js";
 import { el } from "./dom.js";
 
 const ROUND_COLUMNS = ["round", "phase", "sent", "normalised", "xtab", "deferred", "populated",
@@ -47,17 +47,40 @@ export function stateText(view) {
   }
 }
 
+// Said of a batch note once (the panel renders it again and again while it is the last):
+// counted a run of equal actions at a time, a million PFNs never expanded.
+const batchTexts = new WeakMap();
+
 function batchText(b) {
   if (!b) return "";
-  const [pfns, types, actions] = [unpack(b.pfns), unpack(b.types), unpack(b.actions)];
-  const count = (what) => actions.filter((a) => a === what).length;
-  const tables = pfns
-    .map((pfn, i) => [pfn, types[i], actions[i]])
-    .filter(([, type]) => type !== "NOTAB")
-    .slice(0, 12)
-    .map(([pfn, type, action]) => `PFN ${pfn} ${type} ${action}`);
+  let text = batchTexts.get(b);
+  if (text === undefined) {
+    text = describeBatch(b);
+    batchTexts.set(b, text);
+  }
+  return text;
+}
+
+function describeBatch(b) {
+  const counts = {};
+  for (const [action, n] of segments(b.actions)) counts[action] = (counts[action] || 0) + n;
+  const count = (what) => counts[what] || 0;
+  // The first page tables (not NOTAB) of the batch, found a run of types at a time.
+  const picks = [];
+  let at = 0;
+  for (const [type, n] of segments(b.types)) {
+    if (type !== "NOTAB") for (let k = 0; k < n && picks.length < 12; k += 1) picks.push([at + k, type]);
+    at += n;
+    if (picks.length >= 12) break;
+  }
+  let tables = [];
+  if (picks.length) {
+    const last = picks[picks.length - 1][0] + 1;
+    const [pfns, actions] = [unpackHead(b.pfns, last), unpackHead(b.actions, last)];
+    tables = picks.map(([i, type]) => `PFN ${pfns[i]} ${type} ${actions[i]}`);
+  }
   const what = b.batches > 1 ? `${b.batches} batches` : "batch";
-  return `Last ${what} (round ${b.round}, ${b.phase}): ${pfns.length} PFNs — ` +
+  return `Last ${what} (round ${b.round}, ${b.phase}): ${packedLength(b.pfns)} PFNs — ` +
     `${count("normalised")} normalised, ${count("raw")} raw, ${count("deferred")} deferred, ` +
     `${count("xtab")} XTAB${count("lost") ? `, ${count("lost")} LOST` : ""}.` + (tables.length ? ` Not NOTAB: ${tables.join("; ")}.` : "");
 }

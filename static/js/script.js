@@ -141,16 +141,21 @@ export class ScriptPanel {
   render() {
     const s = this.store;
     this.header.querySelector(`input[name=xen][value=${s.meta.xen}]`).checked = true;
-    const file = this.currentFile();
-    // A session not started from the catalogue (sandbox, import, fork of one, explore)
-    // names itself in the menu rather than showing an unrelated first entry.
-    this.select.querySelector("option[data-current]")?.remove();
-    if (file) {
-      this.select.value = file;
-    } else {
-      this.select.prepend(el("option", { value: "", disabled: true, "data-current": "" },
-                             `This session: ${s.meta.title || s.meta.name}`));
-      this.select.value = "";
+    // The menu shows the session's scenario when a session is opened, and is left alone
+    // after that (a render on an event or on the history arriving must not undo a pick).
+    if (this.menuFor !== s.sessionId) {
+      this.menuFor = s.sessionId;
+      const file = this.currentFile();
+      // A session not started from the catalogue (sandbox, import, fork of one, explore)
+      // names itself in the menu rather than showing an unrelated first entry.
+      this.select.querySelector("option[data-current]")?.remove();
+      if (file) {
+        this.select.value = file;
+      } else {
+        this.select.prepend(el("option", { value: "", disabled: true, "data-current": "" },
+                               `This session: ${s.meta.title || s.meta.name}`));
+        this.select.value = "";
+      }
     }
     this.header.querySelector("[data-testid=variant]").title =
       "Switching replays this session's steps under the other Xen, in a new session, at the same moment";

@@ -82,15 +82,15 @@ class Server:
         return self.api("POST", "/api/sessions", body)["id"]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`pvframes serve` as users start it, on 127.0.0.1 (one origin for page and socket)."""
+def start_server(db: Path, env_extra: dict[str, str] | None = None
+                 ) -> tuple[subprocess.Popen[bytes], Server, Any]:
+    """`pvframes serve` as users start it, on 127.0.0.1 (one origin for page and socket);
+    `env_extra` e.g. sets a limit (PVFRAMES_LIMIT_...)."""
     port = free_port()
-    db = tmp_path_factory.mktemp("server") / "pvframes.sqlite3"
-    log = open(db.parent / "server.log", "w+")  # noqa: SIM115 - closed at teardown
+    log = open(db.parent / "server.log", "w+")  # noqa: SIM115 - closed by stop_server
     # the checkout's packages, whether or not it is installed in this environment
     path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), **(env_extra or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--db", str(db)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -109,13 +109,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             time.sleep(0.1)
     running = Server(base)
     running.log_path = db.parent / "server.log"
-    yield running
+    return proc, running, log
+
+
+def stop_server(proc: subprocess.Popen[bytes], log: Any) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    proc, running, log = start_server(tmp_path_factory.mktemp("server") / "pvframes.sqlite3")
+    yield running
+    stop_server(proc, log)
 
 
 @pytest.fixture(scope="session")

@@ -421,7 +421,7 @@ UNDO_ALL = """async (id) => {
   const store = new Store();
   store.load(id, snap);
   const state = () => Object.fromEntries(Object.entries(store.hosts).map(([name, h]) => [name, {
-    frames: h.owner.map((o, i) => [h.owners[o], store.types[h.type[i]], h.count[i],
+    frames: Array.from(h.owner, (o, i) => [h.owners[o], store.types[h.type[i]], h.count[i],
                                    h.type_count[i], h.flags[i], h.m2p[i]]),
     p2m: h.p2m && h.p2m.some((m) => m >= 0) ? [...h.p2m] : null, cr3: h.cr3}]));
   const end = state();
