@@ -35,6 +35,9 @@ def create_app(
                           count (webapp/audience.py)
     SNAPSHOT_AFTER_S      CPU seconds of steps after which a session's state is stored
                           beside its log (fast reopen); None = never
+    DURABILITY            what an acknowledged step survives: "process" (kill -9 and
+                          crashes of the server; default) or "full" (power loss and OS
+                          crashes too, at an fsync per step); see webapp/schema.py
     LIMITS                overrides of webapp.limits.Limits, e.g. {"max_body_bytes": 4194304}
     TEMPLATE_FOLDER       override where index.html is looked up
     The interactive debugger is never enabled, whatever DEBUG or FLASK_DEBUG say.
@@ -54,6 +57,7 @@ def create_app(
         SESSION_CACHE_SIZE=64,
         LIMITS=None,
         SNAPSHOT_AFTER_S=0.5,
+        DURABILITY=None,  # None: webapp.schema.DEFAULT_DURABILITY
         MESSAGE_QUEUE=None,
         WEBSOCKET_ONLY=False,
         AUDIENCE_TTL_S=30,
@@ -85,6 +89,7 @@ def create_app(
         explore_events,
         follow_events,
         pages,
+        schema,
         security,
         slides_api,
         wire,
@@ -119,7 +124,8 @@ def create_app(
     app.extensions["pvframes"] = SessionService(
         store=SessionStore(database, cache_size=int(app.config["SESSION_CACHE_SIZE"]),
                            cache_bytes=limits.cache_bytes,
-                           snapshot_after_s=app.config["SNAPSHOT_AFTER_S"]),
+                           snapshot_after_s=app.config["SNAPSHOT_AFTER_S"],
+                           durability=app.config["DURABILITY"] or schema.DEFAULT_DURABILITY),
         catalogue=Catalogue([(source, Path(path)) for source, path in scenario_dirs]),
         broadcast=events.broadcast,
         limits=limits,

@@ -2,9 +2,9 @@
 against real `pvframes serve` processes on the loopback through the public REST API, so
 that they hold whatever the server does inside.
 
-reopen_s: a session is created and migrated on one server, the server stops, a fresh one
-starts on the same database, and the first request that needs the session (its events
-since its last seq: a few bytes) is timed.
+reopen_s: a session is created and migrated on one server, the server stops (SIGTERM: it
+finishes writing its snapshots), a fresh one starts on the same database, and the first
+request that needs the session (its events since its last seq: a few bytes) is timed.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import argparse
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import Any
 
 from engine import bench as engine_bench
@@ -74,7 +75,9 @@ def server(db: str) -> Iterator[str]:
             proc.wait()
 
 
-def measure_reopen(pages: int, xen: str) -> float:
+def measure_reopen(pages: int, xen: str) -> dict[str, Any]:
+    """`reopen_s`, and `reopen_snapshot`: whether the stopped server had left a snapshot of
+    the session (else the reopen replayed its log)."""
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "bench.sqlite3")
         with server(db) as base:
@@ -84,19 +87,22 @@ def measure_reopen(pages: int, xen: str) -> float:
             seq = _call(base, "POST", f"/api/sessions/{sid}/steps",
                         {"migrate": {"phase": "all", "rounds": 2}},
                         token=created["token"])["seq"]
+        with closing(sqlite3.connect(db)) as conn:
+            snapshot = conn.execute("SELECT COUNT(*) FROM snapshots WHERE session_id = ?",
+                                    (sid,)).fetchone()[0] > 0
         with server(db) as base:
             start = time.perf_counter()
             reply = _call(base, "GET", f"/api/sessions/{sid}/events?since={seq}")
             took = time.perf_counter() - start
         if reply["seq"] != seq:
             raise RuntimeError(f"reopened at seq {reply['seq']}, expected {seq}")
-        return took
+        return {"reopen_s": took, "reopen_snapshot": snapshot}
 
 
 def add_server_figures(report: dict[str, Any], args: argparse.Namespace) -> None:
     missing = report.setdefault("missing", {})
     try:
-        report["reopen_s"] = measure_reopen(args.pages, args.xen)
+        report.update(measure_reopen(args.pages, args.xen))
         missing.pop("reopen_s", None)
     except (OSError, RuntimeError, KeyError, ValueError) as err:
         missing["reopen_s"] = f"not measured: {err}"

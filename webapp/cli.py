@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 # Subcommands whose arguments the engine parses itself; imported only when used, so that
@@ -45,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "new ones that never send a request (default %(default)s)")
     serve.add_argument("--timeout", type=int, default=120, metavar="S",
                        help="restart a worker stuck for S seconds (default %(default)s)")
+    serve.add_argument("--durability", choices=["process", "full"],
+                       help="what an acknowledged step survives: 'process', a crash or kill "
+                       "-9 of the server (SQLite WAL, synchronous=NORMAL; the default), or "
+                       "'full', power loss and OS crashes too (synchronous=FULL: an fsync "
+                       "per step); see docs/operations.md")
     serve.add_argument("--message-queue", metavar="URL",
                        help="e.g. redis://127.0.0.1:6379/0: Socket.IO rooms shared by every "
                        "worker and server on the same database")
@@ -69,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["CORS_ALLOWED_ORIGINS"] = options.cors_origin
     if options.message_queue:
         overrides["MESSAGE_QUEUE"] = options.message_queue
+    if options.durability:
+        overrides["DURABILITY"] = options.durability
     if options.workers < 1:
         print("pvframes: --workers must be at least 1", file=sys.stderr)
         return 2
@@ -113,7 +122,21 @@ def serve(host: str, port: int, overrides: dict[str, object] | None = None,
     # refuses to start whenever stdin is not a terminal (CI, systemd; #1814).
     # debug and the reloader stay off whatever the environment says: Werkzeug's debugger
     # runs code for whoever reaches it.
-    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, debug=False,
-                 use_reloader=False, request_handler=handler_with_timeout(
-                     options.keep_alive_s if isinstance(options, ServeOptions) else 10))
+    # SIGTERM stops the server as Ctrl-C does (Werkzeug returns from serve_forever), so
+    # that snapshots still being written are finished: a restart then reopens large
+    # sessions from them instead of replaying their logs.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    try:
+        socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, debug=False,
+                     use_reloader=False, request_handler=handler_with_timeout(
+                         options.keep_alive_s if isinstance(options, ServeOptions) else 10))
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        app.extensions["pvframes"].store.close()  # finishes its snapshots first
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -130,7 +130,7 @@ def recover(path: str) -> list[str]:
     except sqlite3.DatabaseError as exc:
         src = None
         lines.append(f"{path}: SQLite cannot open it ({exc}); nothing could be copied")
-    out = schema.open_database(fresh)
+    out = schema.open_database(fresh, "full")  # written once: sync it
     kept_sessions = kept_actions = lost_actions = 0
     with closing(out):
         if src is not None:

@@ -41,26 +41,41 @@ class DatabaseProblem(RuntimeError):
     """The database cannot be used as it is; the message says why and what to do."""
 
 
-def connect(database: str) -> sqlite3.Connection:
+# What a commit (an acknowledged step) survives; `pvframes serve --durability`.
+#   process: the server process dying (kill -9, a crash, OOM): WAL with synchronous=NORMAL,
+#     the commit is in the WAL file the moment it returns, with no fsync. A power loss or
+#     OS crash can lose the last commits (the database stays consistent, sessions reopen at
+#     an earlier seq).
+#   full: power loss and OS crashes too: synchronous=FULL, one fsync per commit.
+DURABILITY = ("process", "full")
+DEFAULT_DURABILITY = "process"
+
+
+def connect(database: str, durability: str = DEFAULT_DURABILITY) -> sqlite3.Connection:
+    if durability not in DURABILITY:
+        raise ValueError(f"durability must be one of {', '.join(DURABILITY)}, "
+                         f"not {durability!r}")
     db = sqlite3.connect(database, check_same_thread=False)
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    if database != ":memory:":
-        _wal(db)
-    # FULL: a commit survives power loss too, not only kill -9; steps are interactive.
-    db.execute("PRAGMA synchronous=FULL")
+    wal = database != ":memory:" and _wal(db)
+    # NORMAL is durable against a process crash only in WAL mode: without WAL (a file
+    # system that cannot share memory for it) every commit is synced.
+    synchronous = "NORMAL" if durability == "process" and wal else "FULL"
+    db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("PRAGMA foreign_keys=ON")
     return db
 
 
-def _wal(db: sqlite3.Connection) -> None:
-    """Switch to WAL. On a new file this needs the exclusive lock, which another server
-    starting at the same moment may hold, and SQLite then answers "database is locked" at
-    once, without its busy handler: wait for it here as the busy timeout would."""
+def _wal(db: sqlite3.Connection) -> bool:
+    """Switch to WAL; whether it is on. On a new file this needs the exclusive lock, which
+    another server starting at the same moment may hold, and SQLite then answers "database
+    is locked" at once, without its busy handler: wait for it here as the busy timeout
+    would."""
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
+            (mode,) = db.execute("PRAGMA journal_mode=WAL").fetchone()
+            return str(mode).lower() == "wal"
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
@@ -100,10 +115,10 @@ def _refusal(database: str, found: list[str]) -> DatabaseProblem:
         "--db PATH` to copy what can be read into a fresh file.")
 
 
-def open_database(database: str) -> sqlite3.Connection:
+def open_database(database: str, durability: str = DEFAULT_DURABILITY) -> sqlite3.Connection:
     """Open, check, and create the schema only in an empty database."""
     try:
-        db = connect(database)
+        db = connect(database, durability)
     except sqlite3.DatabaseError as exc:
         raise _refusal(database, [f"SQLite cannot read it: {exc}"]) from None
     found = problems(db)

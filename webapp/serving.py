@@ -22,6 +22,7 @@ each connection here, so an ack is not held back behind the event sent before it
 
 from __future__ import annotations
 
+import atexit
 import socket
 import threading
 from collections.abc import Callable
@@ -111,6 +112,10 @@ def run_gunicorn(app_factory: Callable[[], Flask], options: ServeOptions) -> Non
                 self.cfg.set(key, value)
 
         def load(self) -> Flask:
-            return app_factory()
+            app = app_factory()
+            # A worker stopped gracefully (SIGTERM, --graceful-timeout) exits through
+            # sys.exit: finish the snapshots it is writing, then close the database.
+            atexit.register(app.extensions["pvframes"].store.close)
+            return app
 
     Application().run()

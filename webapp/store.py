@@ -75,6 +75,7 @@ class SessionStore:
         cache_size: int = 64,
         cache_bytes: int | None = None,
         snapshot_after_s: float | None = 0.5,
+        durability: str = schema.DEFAULT_DURABILITY,
     ) -> None:
         self._factory = factory
         self._cache_size = cache_size
@@ -86,7 +87,7 @@ class SessionStore:
         self._guard = threading.Lock()  # protects _cache, _sizes and _locks
         self._db_lock = threading.Lock()  # one connection, used from many threads
         # Writes go through `with self._db:`, one transaction committed on exit.
-        self._db = schema.open_database(database)
+        self._db = schema.open_database(database, durability)
         with self._db_lock, storage_errors(), self._db:
             self._db.execute(snapshots.TABLE)  # a cache: safe to create where missing
             self._db.execute(FORKS_TABLE)  # links only: sessions replay without them
@@ -236,7 +237,8 @@ class SessionStore:
         self._writers = [w for w in self._writers if w.is_alive()] + [writer]
         writer.start()
 
-    def _write_snapshot(self, session_id: str, n: int, seq: int, frozen: bytes) -> None:
+    def _write_snapshot(self, session_id: str, n: int, seq: int,
+                        frozen: snapshots.Frozen) -> None:
         try:
             blob = snapshots.pack(frozen)
             with self._db_lock, self._db:

@@ -56,3 +56,15 @@ def test_serve_prints_the_url_and_runs(
     assert call["app"].config["DATABASE"] == str(database)
     assert "http://127.0.0.1:5123/" in capsys.readouterr().out
     call["app"].extensions["pvframes"].store.close()
+
+
+def test_serve_durability_reaches_the_app(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(socketio, "run", lambda app, **kw: calls.append(app))
+    assert cli.main(["serve", "--durability", "full", "--db", str(tmp_path / "d.sqlite3")]) == 0
+    (app,) = calls
+    assert app.config["DURABILITY"] == "full"
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--durability", "sometimes"])

@@ -6,10 +6,12 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,41 @@ def http(method: str, url: str, body: Any = None, token: str | None = None) -> A
         return json.loads(response.read())
 
 
+def test_sigterm_finishes_the_snapshots_being_written(make_app: Any, tmp_path: Path) -> None:
+    """A stopped server (SIGTERM) exits cleanly once the snapshots it was writing are
+    stored, so a restart reopens the session from its snapshot (webapp/snapshots.py)."""
+    database, port = tmp_path / "stopped.sqlite3", free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "webapp", "serve", "--port", str(port), "--db", str(database)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "PVFRAMES_SNAPSHOT_AFTER_S": "0"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_for(server, base)
+        created = http("POST", f"{base}/sessions", {"scenario": SCRIPTED})
+        session_id = created["id"]
+        acked = http("POST", f"{base}/sessions/{session_id}/steps", WRITE_10, created["token"])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=30)
+    assert code == 0
+    with closing(sqlite3.connect(database)) as db:
+        rows = db.execute("SELECT session_id, seq FROM snapshots").fetchall()
+    assert rows == [(session_id, acked["seq"])]
+
+
+def wait_for(server: subprocess.Popen[Any], base: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            http("GET", f"{base}/scenarios")
+            return
+        except OSError:
+            assert server.poll() is None, "server exited"
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+
+
 def test_kill_9_loses_nothing_acknowledged(make_app: Any, tmp_path: Path) -> None:
     database, port = tmp_path / "killed.sqlite3", free_port()
     server = subprocess.Popen(
@@ -122,3 +159,20 @@ def test_kill_9_loses_nothing_acknowledged(make_app: Any, tmp_path: Path) -> Non
     assert acked["seq"] == 3
     client = make_app(database).test_client()
     assert client.get(f"/api/sessions/{session_id}").get_json() == snapshot
+
+
+@pytest.mark.parametrize(("durability", "synchronous"), [(None, 1), ("process", 1),
+                                                          ("full", 2)])
+def test_durability_chooses_how_commits_are_synced(make_app: Any, durability: str | None,
+                                                   synchronous: int) -> None:
+    """process (the default): WAL with synchronous=NORMAL (1), no fsync per commit, which
+    still survives kill -9; full: synchronous=FULL (2), an fsync per commit."""
+    app = make_app(DURABILITY=durability)
+    with app.extensions["pvframes"].store.transaction() as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("PRAGMA synchronous").fetchone() == (synchronous,)
+
+
+def test_unknown_durability_is_refused(make_app: Any) -> None:
+    with pytest.raises(ValueError, match="durability must be one of process, full"):
+        make_app(DURABILITY="fsync")
