@@ -13,6 +13,7 @@ from . import pte as ptes
 from .ask import OPERATION_STEPS, answer_rc
 from .constants import TYPE_NAMES, errno_name, pfinfo_name
 from .errors import InvalidInput
+from .eventlog import EventLog, EventView
 from .hypercalls import getpageframeinfo3
 from .mm import MM
 from .packing import pack
@@ -41,13 +42,18 @@ class Session:
         self.scenario = scenario
         self.raw = raw
         self.world = World(scenario)
-        self.log: list[dict[str, Any]] = []
+        self.log = EventLog()  # compact: older events compressed (engine/eventlog.py)
         self.script: list[dict[str, Any]] = list(raw.get("steps") or [])
         self.cursor = 0
         self.pending_ask: tuple[int, Ask] | None = None  # (seq, an `about: rc` ask)
         # seq -> (world, cursor, pending ask): copies kept by at()/fork() replays
         self._checkpoints: dict[int, tuple[World, int, tuple[int, Ask] | None]] = {}
         self._last_at: Session | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled (a server's snapshot) without the copies of the world kept for at():
+        # a cache, rebuilt when the past is looked at again.
+        return {**self.__dict__, "_checkpoints": {}, "_last_at": None}
 
     @classmethod
     def create(cls, scenario: dict[str, Any] | str | None = None,
@@ -121,7 +127,9 @@ class Session:
             self.cursor += 1
         return events
 
-    def events(self, since: int = 0) -> list[dict[str, Any]]:
+    def events(self, since: int = 0) -> EventView:
+        """The events after `since`, as a sequence decoded as it is read (slice it first
+        to read a page)."""
         return self.log[max(since, 0):]
 
     # -- the past ----------------------------------------------------------------------------
@@ -134,6 +142,12 @@ class Session:
         if self._last_at is None or self._last_at.seq != seq:
             self._last_at = self._replay_to(seq)
         return self._last_at
+
+    def kept_worlds(self) -> list[World]:
+        """Copies of the world this session keeps to look at the past (checkpoints and the
+        last at()): memory a cache of sessions must count."""
+        worlds = [world for world, _cursor, _ask in self._checkpoints.values()]
+        return worlds + ([self._last_at.world] if self._last_at is not None else [])
 
     def snapshot_at(self, seq: int, packed: bool = False) -> dict[str, Any]:
         return self.at(seq).snapshot(packed)
@@ -163,7 +177,7 @@ class Session:
         if base:
             world, cursor, ask = self._checkpoints[base]
             past.world, past.cursor, past.pending_ask = copy.deepcopy(world), cursor, ask
-            past.log = list(self.log[:base])  # events are read-only: shared, not copied
+            past.log = self.log.prefix(base)  # events are read-only: shared, not copied
         for original in self.log[base:seq]:
             number = original.get("script_step")
             if number is None:

@@ -156,7 +156,7 @@ class SessionService:
             self._ready()
             with blame("step"):
                 event = session.apply(step)
-            self.store.record(session_id, "step", step_json, session.seq, [event])
+            self.store.record(session_id, "step", step_json, session.seq)
             sent = self.wire(event)
             self._broadcast(session_id, sent)
             return sent
@@ -228,8 +228,7 @@ class SessionService:
                     break
             if events:  # a run past the end of the script changes nothing worth replaying
                 # Recorded as the number of steps that ran, so a replay repeats exactly them.
-                self.store.record(session_id, "run", json.dumps(len(events)), session.seq,
-                                  events)
+                self.store.record(session_id, "run", json.dumps(len(events)), session.seq)
             events = [self.wire(event) for event in events]
             for event in events:
                 self._broadcast(session_id, event)

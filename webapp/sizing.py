@@ -47,8 +47,22 @@ def event_bytes(event: dict[str, Any]) -> int:
     return EVENT_BYTES + DELTA_BYTES * (len(deltas) if isinstance(deltas, list) else 0)
 
 
-def session_bytes(session: Any) -> int:
-    """The world's state plus the event log. The log is walked by event, not by delta."""
+def world_bytes(session: Any) -> int:
+    """The world's state and the copies of it kept to look at the past (a walk: call it
+    when those change, not on every step)."""
+    worlds = [getattr(session, "world", session)]
+    kept = getattr(session, "kept_worlds", None)
+    return sum(state_bytes(w) for w in worlds + (kept() if kept else []))
+
+
+def log_bytes(session: Any) -> int:
+    """The event log: what the compact log says it holds (engine/eventlog.py), else
+    estimated event by event."""
     log = getattr(session, "log", [])
-    world = getattr(session, "world", session)
-    return state_bytes(world) + sum(event_bytes(e) for e in log)
+    nbytes = getattr(log, "nbytes", None)
+    return int(nbytes()) if nbytes else sum(event_bytes(e) for e in log)
+
+
+def session_bytes(session: Any) -> int:
+    """The world's state, its kept copies and the event log."""
+    return world_bytes(session) + log_bytes(session)

@@ -82,6 +82,9 @@ class SessionStore:
         self._cache_bytes = cache_bytes
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._sizes: dict[str, int] = {}  # estimated bytes of each cached session
+        # (copies of the world kept, their bytes and the world's): walked again only when
+        # the number of copies changes; the log's bytes are asked for after every checkout
+        self._worlds: dict[str, tuple[int, int]] = {}
         self._locks: weakref.WeakValueDictionary[str, _SessionLock] = (
             weakref.WeakValueDictionary())
         self._guard = threading.Lock()  # protects _cache, _sizes and _locks
@@ -141,7 +144,7 @@ class SessionStore:
         other as the step itself."""
         with self.checkout(parent_id) as parent:
             session = parent.fork(seq, xen)  # InvalidInput (field seq) changes nothing
-            events = parent.events()[:seq]
+            events = list(parent.events()[:seq])  # read under the parent's lock
             with self._db_lock, storage_errors():
                 scenario_json, parent_xen = self._db.execute(
                     "SELECT scenario_json, xen FROM sessions WHERE id = ?", (parent_id,)
@@ -157,7 +160,7 @@ class SessionStore:
             )
             self._db.execute("INSERT INTO forks (id, parent, seq) VALUES (?, ?, ?)",
                              (session_id, parent_id, seq))
-        self._remember(session_id, session, sizing.session_bytes(session))
+        self._remember(session_id, session)
         self._last_n[session_id] = len(events)
         return session_id, session
 
@@ -207,6 +210,24 @@ class SessionStore:
                 raise
             if session.seq != seq:
                 self._after_change(session_id, session, time.thread_time() - start)
+            self._account(session_id, session)
+
+    def _account(self, session_id: str, session: Session) -> None:
+        """Bring the session's estimated size up to date (its log grew, at() kept a copy of
+        the world) and evict others past the byte budget. Under the session's lock."""
+        kept = len(session.kept_worlds())
+        with self._guard:
+            if session_id not in self._cache:
+                return
+            known = self._worlds.get(session_id)
+        if known is None or known[0] != kept:
+            known = (kept, sizing.world_bytes(session))
+        size = known[1] + sizing.log_bytes(session)
+        with self._guard:
+            if session_id in self._cache:
+                self._worlds[session_id] = known
+                self._sizes[session_id] = size
+                self._evict(keep=session_id)
 
     def _current(self, session_id: str) -> bool:
         """Whether the log still ends where the cached object does."""
@@ -249,11 +270,10 @@ class SessionStore:
         except Exception:  # full disk and the like: the log still has everything
             log.exception("session %s: snapshot not written", session_id)
 
-    def record(self, session_id: str, kind: ActionKind, body_json: str, seq: int,
-               events: list[dict[str, Any]] | None = None) -> None:
-        """Commit one applied action (`body_json`: the step or count as JSON text; `events`:
-        what it produced, for the cache's accounting). Call inside `checkout` of the same
-        session; if the commit fails the caller's checkout drops the changed object.
+    def record(self, session_id: str, kind: ActionKind, body_json: str, seq: int) -> None:
+        """Commit one applied action (`body_json`: the step or count as JSON text). Call
+        inside `checkout` of the same session; if the commit fails the caller's checkout
+        drops the changed object (the cache counts its grown log when the checkout ends).
 
         Fenced: the row is written only if the log still ends at the action this process's
         object was built from, so a server whose copy is stale (another server on the same
@@ -272,15 +292,13 @@ class SessionStore:
         if written != 1:
             raise SessionConflict(session_id)
         self._last_n[session_id] = expected + 1
-        with self._guard:
-            if session_id in self._sizes:
-                self._sizes[session_id] += sum(sizing.event_bytes(e) for e in events or ())
 
     def forget(self, session_id: str) -> None:
         """Drop the cached object; the next checkout rebuilds it from the database."""
         with self._guard:
             self._cache.pop(session_id, None)
             self._sizes.pop(session_id, None)
+            self._worlds.pop(session_id, None)
             self._cost.pop(session_id, None)
             self._last_n.pop(session_id, None)
 
@@ -308,21 +326,33 @@ class SessionStore:
     def _remember(self, session_id: str, session: Session, size: int | None = None) -> None:
         """Cache the session; evict the least recently used beyond the count or the byte
         budget (the newest always stays: it is about to be used)."""
+        worlds = (len(session.kept_worlds()), sizing.world_bytes(session))
         if size is None:
-            size = sizing.session_bytes(session)
+            size = worlds[1] + sizing.log_bytes(session)
         with self._guard:
             self._cache[session_id] = session
             self._sizes[session_id] = size
+            self._worlds[session_id] = worlds
             self._cache.move_to_end(session_id)
-            while len(self._cache) > 1 and (
-                len(self._cache) > self._cache_size
-                or (self._cache_bytes is not None
-                    and sum(self._sizes.values()) > self._cache_bytes)
-            ):
-                old, _ = self._cache.popitem(last=False)
-                self._sizes.pop(old, None)
-                self._cost.pop(old, None)
-                self._last_n.pop(old, None)
+            self._evict(keep=session_id)
+
+    def _evict(self, keep: str) -> None:
+        """Drop least recently used sessions while the cache is past its count or byte
+        budget; never `keep` (the one just used), nor one in use elsewhere (its holder
+        would lose its place in the log). Call holding _guard."""
+        over = sum(self._sizes.values())
+        for old in list(self._cache):
+            if not (len(self._cache) > self._cache_size
+                    or (self._cache_bytes is not None and over > self._cache_bytes)):
+                return
+            holder = self._locks.get(old)
+            if old == keep or holder is not None and holder.lock.locked():
+                continue
+            del self._cache[old]
+            over -= self._sizes.pop(old, 0)
+            self._worlds.pop(old, None)
+            self._cost.pop(old, None)
+            self._last_n.pop(old, None)
 
     def _load_header(self, session_id: str) -> tuple[str, str | None] | None:
         with self._db_lock, storage_errors():

@@ -167,6 +167,35 @@ def test_cache_is_bounded_by_bytes(make_app: Any) -> None:
         assert client.get(f"/api/sessions/{session_id}").get_json()["seq"] == 1
 
 
+def test_the_budget_counts_copies_kept_for_the_past_and_a_growing_log(make_app: Any) -> None:
+    app = make_app()
+    client = app.test_client()
+    store = app.extensions["pvframes"].store
+    session_id = create(client, SCRIPTED)
+    for pfn in (9, 10, 11):
+        client.post(f"/api/sessions/{session_id}/steps", json={"write": {"pfn": pfn}})
+    before = store.cache_usage()["bytes"]
+    # Looking at the past keeps a replayed copy of the world (Session.at): counted.
+    assert client.get(f"/api/sessions/{session_id}?seq=1").get_json()["seq"] == 1
+    with_copy = store.cache_usage()["bytes"]
+    assert with_copy > before * 1.5
+    client.post(f"/api/sessions/{session_id}/steps", json={"write": {"pfn": 12}})
+    assert store.cache_usage()["bytes"] > with_copy  # the log grew by one event
+
+
+def test_a_step_evicts_others_past_the_budget_but_never_one_in_use(make_app: Any) -> None:
+    app = make_app()
+    client = app.test_client()
+    store = app.extensions["pvframes"].store
+    ids = [create(client, SCRIPTED) for _ in range(3)]
+    store._cache_bytes = 1  # from now on only the session being used fits
+    with store.checkout(ids[0]):  # held, as by a request on another thread
+        assert client.post(f"/api/sessions/{ids[2]}/steps",
+                           json={"write": {"pfn": 9}}).status_code == 200
+        assert list(store._cache) == [ids[0], ids[2]]  # ids[1] evicted, ids[0] kept
+    assert list(store._cache) == [ids[0]]  # no longer held: the step's session went
+
+
 def test_unknown_ids_do_not_grow_the_lock_table_or_cache(app: Any, client: Any) -> None:
     for i in range(2000):
         assert client.get(f"/api/sessions/unknown{i}").status_code == 404
