@@ -48,8 +48,8 @@ def _call(base: str, method: str, path: str, body: Any = None, token: str | None
 
 
 @contextmanager
-def server(db: str) -> Iterator[str]:
-    """`pvframes serve` on a free loopback port, stopped on exit."""
+def server(db: str) -> Iterator[tuple[str, int]]:
+    """`pvframes serve` on a free loopback port, stopped on exit: (base URL, its pid)."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "webapp", "serve", "--port", str(port),
                              "--db", db], stdout=subprocess.DEVNULL,
@@ -65,7 +65,7 @@ def server(db: str) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("pvframes serve did not start") from None
                 time.sleep(0.1)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
@@ -76,11 +76,12 @@ def server(db: str) -> Iterator[str]:
 
 
 def measure_reopen(pages: int, xen: str) -> dict[str, Any]:
-    """`reopen_s`, and `reopen_snapshot`: whether the stopped server had left a snapshot of
-    the session (else the reopen replayed its log)."""
+    """`reopen_s`; `reopen_cpu_s`, the CPU time the fresh server spent on it; and
+    `reopen_snapshot`: whether the stopped server had left a snapshot of the session (else
+    the reopen replayed its log)."""
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "bench.sqlite3")
-        with server(db) as base:
+        with server(db) as (base, _pid):
             created = _call(base, "POST", "/api/sessions",
                             {"scenario": engine_bench.scenario(pages), "xen": xen})
             sid = created["id"]
@@ -90,13 +91,27 @@ def measure_reopen(pages: int, xen: str) -> dict[str, Any]:
         with closing(sqlite3.connect(db)) as conn:
             snapshot = conn.execute("SELECT COUNT(*) FROM snapshots WHERE session_id = ?",
                                     (sid,)).fetchone()[0] > 0
-        with server(db) as base:
-            start = time.perf_counter()
+        with server(db) as (base, pid):
+            cpu_before, start = _cpu_s(pid), time.perf_counter()
             reply = _call(base, "GET", f"/api/sessions/{sid}/events?since={seq}")
             took = time.perf_counter() - start
+            cpu_after = _cpu_s(pid)
+        cpu = (None if cpu_before is None or cpu_after is None
+               else round(cpu_after - cpu_before, 3))
         if reply["seq"] != seq:
             raise RuntimeError(f"reopened at seq {reply['seq']}, expected {seq}")
-        return {"reopen_s": took, "reopen_snapshot": snapshot}
+        return {"reopen_s": took, "reopen_cpu_s": cpu, "reopen_snapshot": snapshot}
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used, from /proc (None elsewhere): the
+    part of a wall time that the machine's other load does not inflate."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def add_server_figures(report: dict[str, Any], args: argparse.Namespace) -> None:
