@@ -326,9 +326,10 @@ class SessionStore:
     def _remember(self, session_id: str, session: Session, size: int | None = None) -> None:
         """Cache the session; evict the least recently used beyond the count or the byte
         budget (the newest always stays: it is about to be used)."""
-        worlds = (len(session.kept_worlds()), sizing.world_bytes(session))
+        log_size = sizing.log_bytes(session)
         if size is None:
-            size = worlds[1] + sizing.log_bytes(session)
+            size = sizing.world_bytes(session) + log_size
+        worlds = (len(session.kept_worlds()), size - log_size)
         with self._guard:
             self._cache[session_id] = session
             self._sizes[session_id] = size
