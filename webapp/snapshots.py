@@ -81,7 +81,10 @@ def thaw(blob: bytes) -> Any:
     start = len(MAGIC) + 8
     (length,) = struct.unpack_from("<Q", view, len(MAGIC))
     head, sizes, zero = pickle.loads(view[start:start + length])
-    reader = zstandard.ZstdDecompressor().stream_reader(view[start + length:])
+    # Across frames: bytes after the stream are always read as another frame, so a blob
+    # longer than its header says fails below, wherever the reader stopped in the first.
+    reader = zstandard.ZstdDecompressor().stream_reader(view[start + length:],
+                                                        read_across_frames=True)
     buffers = []
     for size, is_zero in zip(sizes, zero, strict=True):
         if is_zero:  # calloc'd: pages are only touched if the engine writes them

@@ -400,7 +400,9 @@ class SessionStore:
         """The latest usable snapshot and the action number it includes, or (None, 0)."""
         with self._db_lock, storage_errors():
             row = self._db.execute(
-                "SELECT s.n, s.seq, s.blob, t.seq FROM snapshots s JOIN steps t "
+                # CAST: a blob damaged into TEXT comes back as bytes to be refused by thaw,
+                # not as a decoding error that would make the session unavailable.
+                "SELECT s.n, s.seq, CAST(s.blob AS BLOB), t.seq FROM snapshots s JOIN steps t "
                 "ON t.session_id = s.session_id AND t.n = s.n "
                 "WHERE s.session_id = ? AND s.engine = ?",
                 (session_id, snapshots.ENGINE_VERSION)).fetchone()

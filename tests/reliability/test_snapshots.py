@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 from reliability_helpers import SCRIPTED, create
 
+from engine.session import Session
+from webapp import snapshots
+
 STEPS = [{"write": {"pfn": 9}}, {"migrate": "all"}, {"write": {"pfn": 12}}]
 
 
@@ -47,6 +50,8 @@ def test_snapshot_is_stored_and_reopens_the_same(make_app: Any) -> None:
 @pytest.mark.parametrize("damage", [
     "UPDATE snapshots SET engine = 'other-code'",
     "UPDATE snapshots SET blob = x'00112233'",
+    "UPDATE snapshots SET blob = substr(blob, 1, length(blob) - 64)",  # arrays cut short
+    "UPDATE snapshots SET blob = blob || 'x'",  # damaged into TEXT
     "UPDATE snapshots SET n = 2",  # claims an action whose seq is another
 ])
 def test_unfit_snapshots_are_ignored(make_app: Any, damage: str) -> None:
@@ -75,3 +80,16 @@ def test_reopen_starts_from_the_snapshot(make_app: Any) -> None:
         db.execute("UPDATE steps SET step_json = '{\"write\": {\"pfn\": 99999}}' WHERE n = 1")
         db.commit()
     assert reopen(make_app, app, session_id) == expected
+
+
+def test_a_snapshot_thaws_to_the_same_session_and_refuses_damage() -> None:
+    session = Session.create(SCRIPTED)
+    session.run_next(None)
+    blob = snapshots.pack(snapshots.freeze(session))
+    again = snapshots.thaw(blob)
+    assert again.snapshot() == session.snapshot() and list(again.events()) == list(
+        session.events())
+    again.apply({"write": {"pfn": 12}})  # its arrays are writable
+    for damaged in (blob[:-64], blob + b"\0", b"PVFSNAP1" + blob[8:]):
+        with pytest.raises(Exception):  # noqa: B017 - any error: the store then replays
+            snapshots.thaw(damaged)
