@@ -46,14 +46,41 @@ def broadcast(session_id: str, event: Event) -> None:
     if not room_may_have_members(room):
         return
     shed_laggards(room)
+    encoded = ENCODED.get(event)
+    manager = socketio.server.manager
     try:
-        socketio.emit("event", ENCODED.get(event), to=room)
+        if isinstance(manager, PubSubManager) and hasattr(manager, "_publish"):
+            if not _publish_in_queue_order(manager, room, encoded):
+                raise QueueUnavailable(getattr(manager, "shown_url", "in use"),
+                                       "publish gave up")
+        else:
+            socketio.emit("event", encoded, to=room)
     except QueueUnavailable as exc:
         # Redis went away after the service's check passed: the event is committed, so it stays
-        # acknowledged; this process's followers have it, the others' see the gap at the
+        # acknowledged; this process's followers get it now, the others' see the gap at the
         # next event (or reconnect when the queue is back) and catch up by seq.
+        socketio.emit("event", encoded, to=room, ignore_queue=True)
         current_app.logger.error("seq %s of session %s reached this server's followers "
                                  "only: %s", event.get("seq"), session_id, exc)
+
+
+# A host id no process has (python-socketio's are uuid4 hex), so every process's queue
+# listener delivers the message, this one's included.
+QUEUE_ORDER_HOST = "pvframes-queue-order"
+
+
+def _publish_in_queue_order(manager: PubSubManager, room: str, encoded: Any) -> bool:
+    """Send an event to its room through the message queue only, followers of this process
+    included. python-socketio's emit delivers to its own process at once and to the others
+    when the queue does, so an event stepped here could reach this process's followers
+    before an earlier one stepped on another server and still on its way from the queue;
+    when every process delivers what the queue gives, in the queue's order, every follower
+    sees seq order. False (or QueueUnavailable, webapp/messagequeue.py) if the queue could
+    not be reached."""
+    message = {"method": "emit", "event": "event", "data": [encoded], "binary": False,
+               "namespace": "/", "room": room, "skip_sid": None, "callback": None,
+               "host_id": QUEUE_ORDER_HOST}
+    return manager._publish(message) is not None
 
 
 def shed_laggards(room: str) -> None:

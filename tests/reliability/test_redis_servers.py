@@ -210,7 +210,7 @@ def test_two_servers_one_database_one_queue(tmp_path: Path, redis_url: str) -> N
         for client in followers.values():
             client.wait_events(20)
         seen = {name: [e["seq"] for _, e in c.events] for name, c in followers.items()}
-        assert all(s == acked for s in seen.values()), seen
+        assert all(s == acked for s in seen.values()), (acked, seen)
         steps = {name: [e["step"] for _, e in c.events] for name, c in followers.items()}
         assert steps["a1"] == steps["b1"] == steps["a2"] == steps["b2"]
 
