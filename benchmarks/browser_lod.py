@@ -27,6 +27,7 @@ from typing import Any
 
 from local_server import api, serve  # beside this script
 
+LOD_MIN = 16384   # static/js/lodview.js
 GRID = "document.querySelector('[data-testid=grid-guest]')"
 
 
@@ -106,6 +107,8 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     pages = args.pages
+    if pages <= LOD_MIN:   # smaller guests are drawn cell by cell: no blocks to wait for
+        parser.error(f"--pages must be over {LOD_MIN} (static/js/lodview.js LOD_MIN)")
     frames = pages + pages // 8 + 4096
     scenario = {"name": "lod-bench", "guest": {"pages": pages, "layout": "linear"},
                 "hosts": {"source": {"frames": frames}, "destination": {"frames": frames}}}
