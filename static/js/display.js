@@ -63,7 +63,7 @@ const CHUNK = 4096;     // slots between looks at the clock
 // The held-back state. Holding an event's deltas and playing a frame's are queued jobs
 // over (host, field, slots, values), done in slices of SLICE_MS so that a migration of a
 // million pages never holds the main thread: while jobs remain, a slot not reached yet
-// shows the store's value (the LOD grid draws blocks from the store anyway).
+// shows the store's value (the LOD grid's blocks wait until they are done: lod.js).
 class Overlay {
   constructor(store, onSettled) {
     this.store = store;
@@ -207,24 +207,47 @@ export class DisplayState {
   constructor(store, onSettled = null) {
     this.store = store;
     this.onSettled = onSettled;
-    this.overlay = new Overlay(store);
+    this.listeners = [];
+    this.overlay = new Overlay(store, () => this.onSettled?.());
   }
+
+  // fn(deltas): what is shown changed where `deltas` touch (null: anywhere), for views
+  // that keep summaries of it (lod.js: blocks of 512 cells).
+  onChange(fn) { this.listeners.push(fn); }
+
+  changed(deltas) { for (const fn of this.listeners) fn(deltas); }
 
   // deltas: every delta not played yet, oldest first (none: show the store as it is)
   holdBack(deltas) {
     this.overlay.cancel();
     this.overlay = new Overlay(this.store, () => this.onSettled?.());
-    this.hold(deltas);
+    for (const d of deltas) this.overlay.apply(d, true, this.store.migration);
+    this.changed(null);
   }
 
   // More deltas not played yet, after those already held (a newly queued event).
   hold(deltas) {
     for (const d of deltas) this.overlay.apply(d, true, this.store.migration);
+    this.changed(deltas);
   }
 
   // Deltas played, oldest first: from the start of what is held.
   played(deltas) {
     for (const d of deltas) this.overlay.apply(d, false, this.store.migration);
+    this.changed(deltas);
+  }
+
+  // Held values still being put in place (in slices): what is shown is not settled yet.
+  get settling() { return this.overlay.jobs.length > 0; }
+
+  // The held-back value of slot i of (host, what) ("f:type", "p2m", ...), or undefined
+  // when it shows the store's; null when nothing of that kind is held.
+  heldReader(host, what) {
+    const s = this.overlay.size ? this.overlay.slots.get(host)?.[what] : null;
+    if (!s) return null;
+    const { pos, values, numeric } = s;
+    return numeric ? (i) => (pos[i] ? values[i] : undefined)
+      : (i) => (pos[i] ? values[pos[i] - 1] : undefined);
   }
 
   get guestHost() { return this.overlay.scalar("guest:host", this.store.guest.host); }

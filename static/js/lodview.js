@@ -23,7 +23,7 @@ function rgb(hex) { return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16
 export class LodView {
   constructor(grid) {
     this.grid = grid;
-    this.model = new BlockModel(grid.store, grid.mode);
+    this.model = new BlockModel(grid.store, grid.mode, grid.view);   // as shown: animated
     this.vp = new Viewport();
     this.image = document.createElement("canvas");   // one pixel per block
     this.cells = document.createElement("canvas");   // one pixel per visible cell
@@ -184,11 +184,12 @@ export class LodView {
     this.cells.height = h;
     const cctx = this.cells.getContext("2d");
     const data = cctx.createImageData(w, h);
+    const classAt = this.model.classifier();
     for (let y = y0; y < y1; y += 1) {
       for (let x = x0; x < x1; x += 1) {
         const i = pfnAt(x, y, cols, n);
         if (i === null) continue;
-        const [r, gr, bl] = this.colourOf(this.model.classAt(i));
+        const [r, gr, bl] = this.colourOf(classAt(i));
         data.data.set([r, gr, bl, 255], ((y - y0) * w + (x - x0)) * 4);
       }
     }
