@@ -91,7 +91,7 @@ export class BlockModel {
       }
       return;
     }
-    if (packedLength(v) > MANY && toCell) { this.markAll(); return; }
+    if (packedLength(v) > MANY) { this.markAll(); return; }   // cheaper than reading them
     const cells = unpackInts(v);
     for (let k = 0; k < cells.length && this.pending < this.blocks; k += 1) {
       if (toCell) toCell(cells[k]); else this.markPfn(cells[k]);
