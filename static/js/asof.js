@@ -1,7 +1,7 @@
 // A frame's inspector detail as of the delta group the animation is playing: between the
 // server's detail before the event (seq N-1) and after it (seq N), rebuilt from the
 // event's deltas (docs/deltas.md: every state delta carries `old` and `new`).
-import { items as unpack } from "./display.js";   // unpacked once per array: asked per group
+import { unpackInts } from "./deltas.js";
 import { patchBranch } from "./patch.js";
 
 // engine/pte.py FLAG_BITS (x86 _PAGE_*), in the order flag_names() lists them.
@@ -12,30 +12,93 @@ const LEVELS = new Set(["l1", "l2", "l3", "l4"]);
 // is_guest_l4_slot() for a 64-bit guest: slots 256..271 are Xen's (ROOT_PAGETABLE_*_XEN_SLOT)
 const guestL4Slot = (i) => i < 256 || i > 271;
 
+// A frame is looked up in a delta's packed arrays (docs/deltas.md) without expanding them:
+// runs and run-length values are searched and indexed arithmetically; only base64 Int32
+// arrays (MFNs in no order) are decoded, into typed arrays kept for the one event being
+// played (asked again at every group) and dropped when another event is asked about or
+// the animation ends (forgetDecoded): a 2^20-page migration never leaves its arrays behind.
+const decoded = new Map();   // packed array object -> Int32Array, of `decodedFor` only
+let decodedFor = null;
+
+function ints(v) {
+  let a = decoded.get(v);
+  if (!a) { a = unpackInts(v); decoded.set(v, a); }
+  return a;
+}
+
+export function forgetDecoded() {
+  decoded.clear();
+  decodedFor = null;
+}
+
+// How many arrays are decoded and kept (tests).
+export const decodedCount = () => decoded.size;
+
+// Position of `value` in a packed array (or a plain one), or -1.
+export function indexIn(v, value) {
+  if (v === null || typeof v !== "object") return v === value ? 0 : -1;
+  if (Array.isArray(v)) return v.indexOf(value);
+  let at = 0;
+  if (v.runs) {
+    const r = v.runs;
+    for (let i = 0; i < r.length; i += 3) {
+      const [first, count, step] = [r[i], r[i + 1], r[i + 2]];
+      const k = step === 0 ? (value === first ? 0 : -1) : (value - first) / step;
+      if (Number.isInteger(k) && k >= 0 && k < count) return at + k;
+      at += count;
+    }
+    return -1;
+  }
+  if (v.rle) {
+    for (let i = 0; i < v.rle.length; i += 2) {
+      if (v.rle[i] === value) return at;
+      at += v.rle[i + 1];
+    }
+    return -1;
+  }
+  return ints(v).indexOf(value);
+}
+
+// Item k of a packed array; a value that is not an array is every item's.
+export function itemAt(v, k) {
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v[k];
+  let at = 0;
+  if (v.runs || v.rle) {
+    const [flat, stride] = v.runs ? [v.runs, 3] : [v.rle, 2];
+    for (let i = 0; i < flat.length; i += stride) {
+      const count = flat[i + 1];
+      if (k < at + count) return stride === 3 ? flat[i] + (k - at) * flat[i + 2] : flat[i];
+      at += count;
+    }
+    return undefined;
+  }
+  return ints(v)[k];
+}
+
 // What event's deltas change of frame `mfn` on `host`, in order: {at, field, old, new},
 // {at, entry: index, old, new} or {at, page: true} (contents replaced, old not carried).
 export function changesOf(event, host, mfn) {
+  if (decodedFor !== event) { decoded.clear(); decodedFor = event; }
   const out = [];
   (event.deltas || []).forEach((d, at) => {
     if (d.host !== host) return;
     switch (d.kind) {
       case "frame": if (d.mfn === mfn) out.push({ at, field: d.field, old: d.old, new: d.new }); break;
       case "frames": {
-        const i = unpack(d.mfns).indexOf(mfn);
-        if (i < 0) break;
-        const news = d.new !== null && typeof d.new === "object" ? unpack(d.new)[i] : d.new;
-        out.push({ at, field: d.field, old: unpack(d.old)[i], new: news });
+        const i = indexIn(d.mfns, mfn);
+        if (i >= 0) out.push({ at, field: d.field, old: itemAt(d.old, i), new: itemAt(d.new, i) });
         break;
       }
       case "m2p": if (d.mfn === mfn) out.push({ at, field: "m2p", old: d.old, new: d.new }); break;
       case "m2p_many": {
-        const i = unpack(d.mfns).indexOf(mfn);
-        if (i >= 0) out.push({ at, field: "m2p", old: unpack(d.old)[i], new: unpack(d.new)[i] });
+        const i = indexIn(d.mfns, mfn);
+        if (i >= 0) out.push({ at, field: "m2p", old: itemAt(d.old, i), new: itemAt(d.new, i) });
         break;
       }
       case "entry": if (d.mfn === mfn) out.push({ at, entry: d.index, old: d.old, new: d.new }); break;
       case "page": if (d.mfn === mfn) out.push({ at, page: true }); break;
-      case "pages": if (unpack(d.mfns).includes(mfn)) out.push({ at, page: true }); break;
+      case "pages": if (indexIn(d.mfns, mfn) >= 0) out.push({ at, page: true }); break;
       default: break;
     }
   });

@@ -6,18 +6,7 @@
 // when it is queued, and a frame played moves its slots on to its deltas' `new` values
 // (which are the `old` of any later delta on the same slot): work in proportion to the
 // deltas, never to the queue times the frames.
-import { packedLength, unpack, unpackInts } from "./deltas.js";
-
-const unpacked = new WeakMap();   // packed array object -> its items
-
-// A packed array's items, unpacked once per array object (asof.js: the inspector's detail
-// as of the group played looks up a frame in a delta's arrays once per group).
-export function items(v) {
-  if (Array.isArray(v)) return v;
-  let out = unpacked.get(v);
-  if (!out) { out = unpack(v); unpacked.set(v, out); }
-  return out;
-}
+import { packedLength, unpackInts } from "./deltas.js";
 
 // A packed array (or one value for all) read item by item in increasing order, without
 // expanding it: runs and run-length values are walked segment by segment.

@@ -1,7 +1,7 @@
 // The inspector: page_info fields of the selected frame and, for a page table, its present
 // entries with their targets; stale entries are highlighted and drawn as dashed arrows.
 import { frameDetail } from "./api.js";
-import { detailAsOf } from "./asof.js";
+import { detailAsOf, forgetDecoded } from "./asof.js";
 import { el } from "./dom.js";
 import { PAGE_TABLE_TYPES, styleOf } from "./types.js";
 
@@ -103,6 +103,7 @@ export class Inspector {
   asOf(event, upto = 0) {
     const was = this.playing;
     this.playing = event ? { event, upto } : null;
+    if (!event) forgetDecoded();   // the animation is over: no event's arrays are kept
     if (!this.ui.selected || (!was && !event)) return;
     this.refresh();
   }

@@ -203,3 +203,63 @@ def test_every_panel_shows_the_group_being_played(open_page: Any, server: Server
     assert page.locator("[data-testid=inspector] [data-testid=entry-row]").count() > 0
     assert page.get_by_test_id("migration-state").get_attribute("data-state") == "ok"
     assert page.locator("[data-testid=history-item].playing").count() == 0
+
+
+def test_the_inspector_reads_a_large_event_without_keeping_its_arrays(open_page: Any) -> None:
+    """asof.js looks a frame up in a 2^20-frame delta's packed arrays: runs arithmetically
+    (nothing decoded), base64 arrays decoded for the event being played only, dropped when
+    another event is asked about or the animation ends; the answers are those of the
+    arrays unpacked whole (deltas.js)."""
+    page = open_page()
+    got = page.evaluate("""async () => {
+      const a = await import('/static/js/asof.js');
+      const { unpack } = await import('/static/js/deltas.js');
+      const n = 1 << 20;
+      const perm = new Int32Array(n);   // MFNs in no order: packed as base64 Int32
+      for (let i = 0; i < n; i++) perm[i] = 4096 + ((i * 7919) % n);
+      const bytes = new Uint8Array(perm.buffer);
+      let bin = '';
+      for (let i = 0; i < bytes.length; i += 0x8000) {
+        bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+      }
+      const ev1 = { seq: 7, deltas: [
+        { kind: 'frames', host: 'h', field: 'type', mfns: { runs: [4096, n, 1] },
+          old: { rle: ['none', n / 2, 'l1', n / 2] }, new: 'writable' },
+        { kind: 'm2p_many', host: 'h', mfns: { i32: btoa(bin) }, old: { rle: [-1, n] },
+          new: { runs: [0, n, 1] } },
+        { kind: 'pages', host: 'h', mfns: { runs: [4096, 8, 2] } },
+      ] };
+      const ev2 = { seq: 8, deltas: [ev1.deltas[0]] };
+      // the same answers from the arrays unpacked whole
+      const naive = (ev, mfn) => {
+        const out = [];
+        ev.deltas.forEach((d, at) => {
+          const i = unpack(d.mfns).indexOf(mfn);
+          if (i < 0) return;
+          if (d.kind === 'pages') { out.push({ at, page: true }); return; }
+          const nv = typeof d.new === 'object' ? unpack(d.new)[i] : d.new;
+          const field = d.kind === 'frames' ? d.field : 'm2p';
+          out.push({ at, field, old: unpack(d.old)[i], new: nv });
+        });
+        return out;
+      };
+      const mfns = [4096, 4098, 4096 + n / 2 + 3, 4096 + n - 1, 4096 + n, 17];
+      const json = (x) => JSON.stringify(x);
+      const same = mfns.map((m) => json(a.changesOf(ev1, 'h', m)) === json(naive(ev1, m)));
+      const sample = a.changesOf(ev1, 'h', 4096 + n / 2 + 3);
+      const afterEv1 = a.decodedCount();
+      a.changesOf(ev2, 'h', 4100);
+      const afterEv2 = a.decodedCount();
+      a.changesOf(ev1, 'h', 4100);
+      const again = a.decodedCount();
+      a.forgetDecoded();
+      return { same, sample, afterEv1, afterEv2, again, forgotten: a.decodedCount() };
+    }""")
+    assert got["same"] == [True] * 6
+    # the frame half way: an L1 before, writable after; its M2P set to where it is listed
+    assert got["sample"][0] == {"at": 0, "field": "type", "old": "l1", "new": "writable"}
+    assert got["sample"][1]["field"] == "m2p" and got["sample"][1]["old"] == -1
+    assert got["afterEv1"] == 1       # only the base64 array was decoded
+    assert got["afterEv2"] == 0       # another event: dropped
+    assert got["again"] == 1
+    assert got["forgotten"] == 0      # the animation over: nothing kept
