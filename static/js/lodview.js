@@ -13,7 +13,7 @@ const CELL_MODE = 3;            // CSS px per cell from which cells are drawn, n
 const FULL_CELL = 10;           // from which each cell is drawn with its marks and letter
 const FREE_RGB = [236, 236, 236];
 const DRAG = 4;                 // pixels a press must move to be a drag, not a click
-const HINT = 30;                // height of the two lines under the grid that say how to read it
+const HINT_LINE = 13;           // line height of the hint under the grid that says how to read it
 const HINT_TEXT = (unit) => `Blocks of 512 ${unit}s (one L1's worth) in their most common ` +
   "type's colour · ◥ page tables · hatched: de-validated · ■ stale (a table sent raw) · " +
   "✕ lost · wheel, drag, + − 0: zoom and pan; click a block to zoom in";
@@ -62,8 +62,8 @@ export class LodView {
     const n = g.count();
     if (this.model.pages !== n || !this.model.dirty) this.model.reset();
     g.width = Math.max(100, Math.floor(g.avail.width));
-    g.height = Math.max(100, Math.floor(g.avail.maxHeight) - HINT);
-    this.showHint();
+    const hint = this.showHint(g.width);
+    g.height = Math.max(100, Math.floor(g.avail.maxHeight) - hint);
     g.cols = BW;   // arrow keys move by a block's row
     g.rowY = null;
     g.bands = [];
@@ -85,7 +85,7 @@ export class LodView {
       this.vp.centreOn(x, y);
       this.draw();
     });
-    this.minimap.canvas.style.bottom = `${HINT + 6}px`;   // clear of the hint line
+    this.minimap.canvas.style.bottom = `${hint + 6}px`;   // clear of the hint
     this.minimap.hidden = this.vp.fitted;   // the whole guest is in view: nothing to find
     this.minimap.draw(this.image, this.vp.visible(), g.width);
     Object.assign(g.canvas.dataset, {
@@ -99,17 +99,26 @@ export class LodView {
     if (this.hint) this.hint.hidden = true;
   }
 
-  showHint() {
+  // The hint under the grid, as wide as the grid and as tall as its text needs (two host
+  // grids side by side at 1024 px wrap it over four lines): returns the height it takes.
+  showHint(width) {
     if (!this.hint) {
       this.hint = document.createElement("p");
       this.hint.dataset.testid = "lod-hint";
-      Object.assign(this.hint.style, { margin: "2px 0 0", font: "11px/13px system-ui, sans-serif",
-        height: `${HINT - 2}px`, overflow: "hidden" });
+      Object.assign(this.hint.style, { margin: "2px 0 0", font: `11px/${HINT_LINE}px system-ui, sans-serif` });
       this.grid.canvas.after(this.hint);
     }
     this.hint.hidden = false;
-    this.hint.textContent = this.blockMode ? HINT_TEXT(this.unit)
+    const text = this.blockMode ? HINT_TEXT(this.unit)
       : "Single cells, drawn as in a small guest. Wheel, drag, + − 0 and Shift+arrows zoom and pan.";
+    const key = `${width}|${text}`;
+    if (this.hintKey !== key) {   // measured once per width and text, not on every frame
+      this.hint.textContent = text;
+      this.hint.style.width = `${width}px`;
+      this.hintHeight = this.hint.offsetHeight + 2 || 2 * HINT_LINE + 4;
+      this.hintKey = this.hint.offsetHeight ? key : null;   // not laid out yet: measure again
+    }
+    return this.hintHeight;
   }
 
   // Blocks not recomputed yet: come back next frame (never one long task).

@@ -251,3 +251,57 @@ def test_zoomed_out_blocks_follow_the_migration_animation(open_page: Any,
                                f"!{g}.pvLod.grid.view.settling")
         assert page.evaluate(f"Array.from({g}.pvLod.model.majority)") == \
             majorities(held_classes(after, host, []), n)
+
+
+FITS = """() => {
+  const area = document.querySelector('[data-testid=grids]').getBoundingClientRect();
+  const tabs = document.querySelector('[data-testid=views]').getBoundingClientRect();
+  const where = document.querySelector('[data-testid=guest-where]');
+  const shown = [...document.querySelectorAll('.grids figure:not([hidden])')];
+  return {
+    whereBesideTabs: where.getBoundingClientRect().top < tabs.bottom,
+    whereLines: Math.round(where.getBoundingClientRect().height
+                           / parseFloat(getComputedStyle(where).lineHeight)),
+    figures: shown.map((f) => {
+      const cap = f.querySelector('figcaption');
+      const hint = f.querySelector('[data-testid=lod-hint]');
+      return { capFits: cap.scrollHeight <= cap.clientHeight + 1
+                        && cap.scrollWidth <= cap.clientWidth + 1,
+               hintFits: hint.scrollHeight <= hint.clientHeight + 1,
+               hintInside: hint.getBoundingClientRect().bottom <= area.bottom + 0.5,
+               hintText: hint.textContent }; }),
+  };
+}"""
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1024, 768)])
+def test_two_host_captions_and_hints_fit(open_page: Any, server: Server,
+                                         size: tuple[int, int]) -> None:
+    """Both hosts side by side: the line saying where the guest runs (its longest form:
+    on the destination, unpatched), each grid's caption and the hint under each zoomed-out
+    grid are shown whole, inside the stage."""
+    pages = 1 << 15
+    frames = pages + pages // 8 + 4096
+    scenario = {"name": "lod-both", "guest": {"pages": pages, "layout": "linear"},
+                "hosts": {"source": {"frames": frames}, "destination": {"frames": frames}}}
+    session = server.api("POST", "/api/sessions",
+                         {"scenario": scenario, "xen": "unpatched"})["id"]
+    server.api("POST", f"/api/sessions/{session}/steps", {"migrate": "all"})
+    width, height = size
+    page = open_page(session, viewport={"width": width, "height": height})
+    page.get_by_test_id("view-both").click()
+    for host in ("source", "destination"):
+        page.wait_for_function(f"() => document.querySelector('[data-testid=grid-{host}]')"
+                               ".dataset.lod === 'blocks' && document.querySelector("
+                               f"'[data-testid=grid-{host}]').dataset.pending === '0'")
+    expect(page.get_by_test_id("guest-where")).to_have_text(
+        "Guest on destination · Xen unpatched")
+    got = page.evaluate(FITS)
+    assert got["whereLines"] == 1
+    if width >= 1440:   # room enough beside the tabs
+        assert got["whereBesideTabs"]
+    assert len(got["figures"]) == 2
+    for f in got["figures"]:
+        assert f["capFits"] and f["hintFits"] and f["hintInside"], f
+        assert f["hintText"].endswith("click a block to zoom in")
+    screenshot(page, f"lod-both-{width}")
