@@ -16,7 +16,7 @@ from .errors import InvalidInput
 from .eventlog import EventLog, EventView
 from .hypercalls import getpageframeinfo3
 from .mm import MM
-from .packing import pack
+from .packing import pack, unpack
 from .scenario import (
     Ask,
     Scenario,
@@ -194,11 +194,14 @@ class Session:
     def snapshot(self, packed: bool = False) -> dict[str, Any]:
         """The state as JSON. With `packed`, every per-frame and per-PFN array is a packed
         array (docs/deltas.md): a 2^20-page linear guest's snapshot is a few KB instead of
-        ~50 MB of decimal lists."""
+        ~50 MB of decimal lists, and says so with `"packed": true` (the plain form has no
+        such key)."""
         w = self.world
         m = w.migration
         col = _packed if packed else _listed
+        marker = {"packed": True} if packed else {}
         return {
+            **marker,
             "seq": self.seq,
             "name": self.scenario.name,
             "title": self.scenario.title,
@@ -371,6 +374,26 @@ def host_snapshot(w: World, name: str, col: Any = _listed) -> dict[str, Any]:
         "dirty": [] if dom is None else col(np.flatnonzero(dom.dirty)),
         "p2m": None if dom is None else col(dom.p2m),
     }
+
+
+HOST_COLUMNS = ("owner", "count", "type", "type_count", "flags", "m2p", "dirty", "p2m")
+MIGRATION_COLUMNS = ("deferred", "normalised", "lost")
+
+
+def unpacked_snapshot(snap: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot of either form as the plain one: packed arrays decoded to lists and the
+    `packed` marker dropped (a plain snapshot comes back equal to itself)."""
+    if not snap.get("packed"):
+        return snap
+    out = {k: v for k, v in snap.items() if k != "packed"}
+    out["guest"] = {**snap["guest"], "p2m": unpack(snap["guest"]["p2m"])}
+    out["hosts"] = {
+        name: {k: (unpack(v) if k in HOST_COLUMNS and v is not None else v)
+               for k, v in host.items()}
+        for name, host in snap["hosts"].items()}
+    out["migration"] = {k: (unpack(v) if k in MIGRATION_COLUMNS else v)
+                        for k, v in snap["migration"].items()}
+    return out
 
 
 def migration_snapshot(w: World, col: Any = _listed) -> dict[str, Any]:

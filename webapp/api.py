@@ -154,7 +154,7 @@ def create_session() -> tuple[Response, int, dict[str, str]]:
 @bp.get("/sessions/<session_id>")
 def get_session(session_id: str) -> Response:
     return jsonify(service().snapshot(session_id, parsing.seq(request.args.get("seq")),
-                                      parsing.flag(request.args.get("packed"), "packed")))
+                                      parsing.flag_or_none(request.args.get("packed"), "packed")))
 
 
 @bp.get("/sessions/<session_id>/shapes")

@@ -181,7 +181,7 @@ def on_join(payload: dict[str, Any]) -> Ack:
     only(payload, "session", "since", "packed")
     session_id = parsing.session_id(payload.get("session"))
     since = parsing.since(payload.get("since"))
-    packed = parsing.flag(payload.get("packed"), "packed")
+    packed = parsing.flag_or_none(payload.get("packed"), "packed")
     joined = service().join(session_id, since, lambda: join_room(room_for(session_id)), packed)
     current_app.extensions["pvframes.audience"].joined(session_id, request.sid)
     return joined

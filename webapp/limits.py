@@ -46,6 +46,9 @@ class Limits:
     # An event larger than this (as JSON) is pushed and answered as a stub; the client
     # fetches its body from GET .../events/<seq> (docs/protocol.md, issue 11 item 3).
     max_pushed_event_bytes: int = 1 << 20
+    # A snapshot whose plain JSON form would pass this (estimated from its arrays, never
+    # built) is answered packed, `"packed": true` (docs/protocol.md, issues 11.3 and 13.2).
+    max_snapshot_bytes: int = 4 << 20
     max_request_seconds: float = 10.0  # a `run` stops between steps after this much CPU time
     max_follower_backlog: int = 200  # messages queued for one client; past it the client
     # is dropped and reconnects to catch up by seq, instead of slowing everyone (13.7)

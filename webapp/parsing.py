@@ -266,6 +266,11 @@ def flag(value: Any, field: str) -> bool:
     raise InvalidInput(field, "must be true or false (1 or 0 in a query string)")
 
 
+def flag_or_none(value: Any, field: str) -> bool | None:
+    """`flag`, but None when not given (the server then chooses, e.g. a snapshot's form)."""
+    return None if value is None or value == "" else flag(value, field)
+
+
 def xen(value: Any, field: str = "xen") -> str | None:
     if value is None or value in XEN_VARIANTS:
         return value

@@ -18,7 +18,7 @@ from engine.divergence import divergence_items
 from engine.errors import InvalidInput
 from engine.session import Session
 
-from . import parsing
+from . import parsing, sizing
 from .catalogue import Catalogue
 from .limits import LimitExceeded, Limits
 from .store import Count, SessionStore, run_next
@@ -49,7 +49,8 @@ class SessionService:
             session_id, _ = self.store.create(scenario=scenario, xen=xen,
                                               max_bytes=limits.max_session_bytes)
         with self.store.checkout(session_id) as session:
-            created = {"id": session_id, "seq": session.seq, "snapshot": session.snapshot()}
+            created = {"id": session_id, "seq": session.seq,
+                       "snapshot": self._snapshot_of(session, None)}
             if session.scenario.position is not None:  # where the file asks to be opened
                 created["position"] = session.scenario.position.model_dump(exclude_none=True)
             return created
@@ -58,13 +59,28 @@ class SessionService:
         return self.create(scenario=self.catalogue.text(name), xen=xen)
 
     def snapshot(self, session_id: str, seq: int | None = None,
-                 packed: bool = False) -> dict[str, Any]:
+                 packed: bool | None = None) -> dict[str, Any]:
         """The snapshot now, or as of `seq` (the same shape), with the fork links; with
-        `packed`, its arrays packed (docs/protocol.md)."""
+        `packed`, its arrays packed (docs/protocol.md); None: plain unless too large."""
         with self.store.checkout(session_id) as session:
-            snap = (session.snapshot(packed) if seq is None
-                    else session.snapshot_at(seq, packed))
+            snap = self._snapshot_of(session if seq is None else session.at(seq), packed)
         return {**snap, **self.store.origin(session_id)}
+
+    def _snapshot_of(self, session: Session, packed: bool | None) -> dict[str, Any]:
+        """`session.snapshot` in the form asked for. Not asked (None): plain, or packed when
+        the plain form would pass max_snapshot_bytes (estimated, so the large form is never
+        built); the packed one says `"packed": true`. Plain asked for above the limit is
+        refused (413): a message that size would stall the server and the client alike."""
+        if packed is not True:
+            limit = self.limits.max_snapshot_bytes
+            size = sizing.plain_snapshot_bytes(session)
+            if size > limit:
+                if packed is False:
+                    raise LimitExceeded("packed", "max_snapshot_bytes", limit,
+                                        f"the plain snapshot would be up to {size} bytes; "
+                                        "ask for the packed one (packed=1)")
+                packed = True
+        return session.snapshot(bool(packed))
 
     def shapes(self, session_id: str, seq: int | None = None) -> dict[str, Any]:
         with self.store.checkout(session_id) as session:
@@ -266,18 +282,19 @@ class SessionService:
 
     def join(
         self, session_id: str, since: int, enter_room: Callable[[], None],
-        packed: bool = False,
+        packed: bool | None = None,
     ) -> dict[str, Any]:
         """Enter the session's room and return the state to start from. Under the session
         lock, so the room's next event is exactly the one after what is returned here."""
         with self.store.checkout(session_id) as session:
             _check_since(session, since)
-            enter_room()
             if since > 0:
+                enter_room()
                 page = self._page(session.events(since=since), None)
                 return {"seq": session.seq, "events": page,
                         "more": since + len(page) < session.seq}
-            snap = session.snapshot(packed)
+            snap = self._snapshot_of(session, packed)  # may refuse: before entering the room
+            enter_room()
         return {"seq": snap["seq"], "snapshot": {**snap, **self.store.origin(session_id)}}
 
 

@@ -4,9 +4,16 @@ deltas. Estimates, not measurements: they only need to be within a small factor.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from engine.session import host_snapshot
+from engine.world import HOSTS
+
+if TYPE_CHECKING:
+    from engine.session import Session
 
 OBJECT_BYTES = 64  # a small Python object or dict entry, roughly
 DELTA_BYTES = 400  # one delta dict with its keys and values
@@ -66,3 +73,37 @@ def log_bytes(session: Any) -> int:
 def session_bytes(session: Any) -> int:
     """The world's state, its kept copies and the event log."""
     return world_bytes(session) + log_bytes(session)
+
+
+SNAPSHOT_FIXED_BYTES = 16 << 10  # a snapshot's keys, names, rounds and lost_detail, roughly
+
+
+def plain_snapshot_bytes(session: Session) -> int:
+    """An upper bound on the bytes of `session.snapshot()` as JSON, from each array's length
+    and widest value (every item taken as wide as the widest, plus ", "), without building
+    the lists: the engine's own column functions are run with a counter in place of
+    `tolist`, so the estimate names exactly the arrays the snapshot holds. The script is
+    counted as encoded (it is small next to a large guest's arrays)."""
+    total = SNAPSHOT_FIXED_BYTES + len(json.dumps(session.script, default=str))
+    sizes: list[int] = []
+
+    def count(a: np.ndarray) -> None:
+        sizes.append(_listed_bytes(a))
+
+    w = session.world
+    count(w.guest.p2m)
+    for name in HOSTS:
+        host_snapshot(w, name, count)
+    m = w.migration
+    if m is not None:  # migration_snapshot's arrays, without its lost_detail (a bounded guess)
+        for flags in (m.ever_deferred, m.last_normalised, m.lost):
+            count(np.flatnonzero(flags))
+        total += 64 * int(np.count_nonzero(m.lost))
+    return total + sum(sizes)
+
+
+def _listed_bytes(a: np.ndarray) -> int:
+    if a.size == 0:
+        return 2
+    widest = max(len(str(int(a.max()))), len(str(int(a.min()))))
+    return 2 + a.size * (widest + 2)
