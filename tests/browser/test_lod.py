@@ -12,6 +12,7 @@ from conftest import Server, screenshot
 from playwright.sync_api import expect
 
 from engine.packing import unpack
+from engine.session import unpacked_snapshot
 
 pytestmark = pytest.mark.browser
 
@@ -23,12 +24,13 @@ TYPE_COLOURS = {"none": "#ffffff", "writable": "#56b4e9", "l1": "#009e73", "l2":
 
 @pytest.fixture(scope="module")
 def large(server: Server) -> tuple[str, dict[str, Any]]:
-    """A 2^17-page linear guest (its page tables in the first blocks) and its snapshot."""
+    """A 2^17-page linear guest (its page tables in the first blocks) and its snapshot
+    (answered packed: its plain form passes max_snapshot_bytes, docs/protocol.md)."""
     frames = PAGES + PAGES // 8 + 4096
     scenario = {"name": "lod", "guest": {"pages": PAGES, "layout": "linear"},
                 "hosts": {"source": {"frames": frames}, "destination": {"frames": frames}}}
     session = server.api("POST", "/api/sessions", {"scenario": scenario})["id"]
-    return session, server.api("GET", f"/api/sessions/{session}")
+    return session, unpacked_snapshot(server.api("GET", f"/api/sessions/{session}"))
 
 
 def type_of(snap: dict[str, Any], pfn: int) -> str:
@@ -206,7 +208,7 @@ def test_zoomed_out_blocks_follow_the_migration_animation(open_page: Any,
     scenario = {"name": "lod-anim", "guest": {"pages": pages, "layout": "linear"},
                 "hosts": {"source": {"frames": frames}, "destination": {"frames": frames}}}
     session = server.api("POST", "/api/sessions", {"scenario": scenario})["id"]
-    before = server.api("GET", f"/api/sessions/{session}")
+    before = unpacked_snapshot(server.api("GET", f"/api/sessions/{session}"))
     page = open_page(session, viewport={"width": 1440, "height": 900})
     page.get_by_test_id("view-both").click()
     page.get_by_test_id("anim-speed").fill("1")   # half a group a second: a batch takes 6 s
@@ -217,7 +219,7 @@ def test_zoomed_out_blocks_follow_the_migration_animation(open_page: Any,
     expect(page.get_by_test_id("anim-pause")).to_have_attribute("aria-pressed", "true")
     upto = page.evaluate("window.pvframes.animator.current.upto")
     event = server.api("GET", f"/api/sessions/{session}/events?since=0")["events"][0]
-    after = server.api("GET", f"/api/sessions/{session}?seq=1")
+    after = unpacked_snapshot(server.api("GET", f"/api/sessions/{session}?seq=1"))
     n = len(before["types"]) + 2
     grid = "document.querySelector('[data-testid=grid-{}]')"
     for host in ("source", "destination"):
