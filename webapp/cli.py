@@ -20,6 +20,8 @@ DELEGATED = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .serving import ServeOptions
+
     parser = argparse.ArgumentParser(
         prog="pvframes", description="Visualise Xen x86 PV guest memory and migration."
     )
@@ -34,17 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="another origin allowed to call the API and Socket.IO "
                        "(repeatable), e.g. https://course.example.edu")
-    serve.add_argument("--server", choices=["werkzeug", "gunicorn"], default="werkzeug",
-                       help="Werkzeug's threaded server with TCP_NODELAY and a socket timeout "
-                       "(default), or gunicorn's threaded worker (see docs/operations.md)")
+    serve.add_argument("--server", choices=["gunicorn", "werkzeug"], default="gunicorn",
+                       help="gunicorn's threaded worker (default), or Werkzeug's development "
+                       "server, for development only (see docs/operations.md)")
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="worker processes (gunicorn; N > 1 needs --message-queue)")
-    serve.add_argument("--threads", type=int, default=100, metavar="N",
+    serve.add_argument("--threads", type=int, default=ServeOptions.threads, metavar="N",
                        help="gunicorn's threads per worker: each open WebSocket holds one, "
                        "and a tab past them waits (default %(default)s)")
     serve.add_argument("--keep-alive", type=int, default=10, metavar="S",
                        help="close connections that send nothing for S seconds, including "
-                       "new ones that never send a request (default %(default)s)")
+                       "new ones that never send a request or stall in its headers "
+                       "(default %(default)s)")
     serve.add_argument("--timeout", type=int, default=120, metavar="S",
                        help="restart a worker stuck for S seconds (default %(default)s)")
     serve.add_argument("--durability", choices=["process", "full"],
@@ -97,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(host: str, port: int, overrides: dict[str, object] | None = None,
-          server: str = "werkzeug", options: object = None) -> int:
+          server: str = "gunicorn", options: object = None) -> int:
     """Run the server until it is stopped; 1 if the database is refused."""
     from . import create_app
     from .extensions import socketio

@@ -63,7 +63,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 1
-    threads: int = 100  # one per connected tab while it holds a WebSocket
+    threads: int = 400  # one per connected tab while it holds a WebSocket
     keep_alive_s: int = 10  # idle or half-open connections are closed after this
     timeout_s: int = 120  # a worker silent this long is restarted
     graceful_timeout_s: int = 10
@@ -85,6 +85,13 @@ def background_server(app: Any, host: str = "127.0.0.1", port: int = 0,
     return f"http://{host}:{server.server_port}", stop
 
 
+def _flush_snapshots(_arbiter: Any, worker: Any) -> None:
+    """On a worker's exit (SIGTERM, Ctrl-C, restart): let snapshots being written finish."""
+    app = getattr(worker, "wsgi", None)
+    if isinstance(app, Flask):
+        app.extensions["pvframes"].store.close()
+
+
 def run_gunicorn(app_factory: Callable[[], Flask], options: ServeOptions) -> None:
     """Run under gunicorn's gthread worker; each worker builds its own app after fork."""
     from gunicorn.app.base import BaseApplication
@@ -95,8 +102,10 @@ def run_gunicorn(app_factory: Callable[[], Flask], options: ServeOptions) -> Non
             for key, value in {
                 "bind": f"{bind}:{options.port}",
                 "workers": options.workers,
-                "worker_class": "gthread",
+                "worker_class": "webapp.gunicorn_worker.Worker",
                 "threads": options.threads,
+                # Open WebSockets count as connections: leave room for kept-alive ones.
+                "worker_connections": max(1000, options.threads + 200),
                 "keepalive": options.keep_alive_s,
                 "timeout": options.timeout_s,
                 "graceful_timeout": options.graceful_timeout_s,
@@ -108,6 +117,7 @@ def run_gunicorn(app_factory: Callable[[], Flask], options: ServeOptions) -> Non
                 "accesslog": None,
                 "errorlog": "-",
                 "loglevel": "warning",
+                "worker_exit": _flush_snapshots,
             }.items():
                 self.cfg.set(key, value)
 

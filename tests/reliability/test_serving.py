@@ -1,17 +1,155 @@
 """13.3: the server closes half-open connections instead of holding a thread for them,
-keeps idle WebSockets, and sets TCP_NODELAY (over real sockets on 127.0.0.1)."""
+keeps idle WebSockets, and sets TCP_NODELAY (over real sockets on 127.0.0.1): first the
+default, `pvframes serve` on gunicorn's threaded worker (webapp/gunicorn_worker.py), then
+`--server werkzeug`."""
 
 from __future__ import annotations
 
+import http.client
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from webapp.serving import handler_with_timeout
 from webapp.sioclient import MiniClient
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_serve(tmp: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`pvframes serve` with its default server, waited for until it answers."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webapp", "serve", "--port", str(port), "--db",
+         str(tmp / "serve.sqlite3"), *extra], env=env, stdin=subprocess.DEVNULL,
+        stdout=open(tmp / "serve.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(base + "/api/scenarios", timeout=2).close()
+            return proc, base
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError((tmp / "serve.log").read_text()) from None
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`pvframes serve --keep-alive 1`: connections silent for 1 s are closed."""
+    proc, base = start_serve(tmp_path_factory.mktemp("serve"), "--keep-alive", "1")
+    yield base
+    proc.terminate()
+    assert proc.wait(timeout=60) == 0
+
+
+def port_of(base: str) -> int:
+    return int(base.rsplit(":", 1)[1])
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(60)  # generous: the server closes it after about 1 s
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    finally:
+        sock.close()
+
+
+def test_default_server_is_gunicorn_with_the_header_timeout_worker() -> None:
+    from webapp import cli
+
+    options = cli.build_parser().parse_args(["serve"])
+    assert options.server == "gunicorn" and options.workers == 1
+    assert options.threads >= 200  # a class of tabs, each holding a thread
+
+
+def test_default_serves_past_hundreds_of_half_open_connections(default_server: str) -> None:
+    port = port_of(default_server)
+    # Silent ones (never a byte) and stalled ones (half a request line): gthread alone
+    # would give each stalled one a thread until the client goes away.
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(400)]
+    stalled = []
+    for _ in range(50):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(b"GET /api/scen")
+        stalled.append(sock)
+    answer = urllib.request.urlopen(default_server + "/api/scenarios", timeout=60)
+    assert answer.status == 200 and json.load(answer)
+    assert all(closed_by_server(sock) for sock in stalled + silent)
+
+
+def test_default_closes_idle_keep_alive(default_server: str) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port_of(default_server), timeout=30)
+    connection.request("GET", "/api/scenarios")
+    response = connection.getresponse()
+    assert response.status == 200 and response.read()
+    assert response.getheader("Connection", "").lower() != "close"  # kept alive ...
+    assert connection.sock is not None
+    assert closed_by_server(connection.sock)  # ... until idle past --keep-alive
+
+
+def test_default_keeps_idle_websockets(default_server: str) -> None:
+    request = urllib.request.Request(default_server + "/api/sessions", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+    created = json.load(urllib.request.urlopen(request, timeout=30))
+    session_id, token = created["id"], created["token"]  # the presenter's (roles.py)
+    client = MiniClient(default_server, timeout=30)
+    assert client.call("join", {"session": session_id})["ok"]
+    time.sleep(2.5)  # more than twice the header timeout, with nothing sent
+    ack = client.call("step", {"session": session_id, "token": token,
+                               "step": {"write": {"pfn": 9}}})
+    assert ack["ok"], ack
+    client.close()
+
+
+def test_worker_connections_get_tcp_nodelay_and_the_timeout() -> None:
+    from gunicorn.config import Config
+
+    from webapp.gunicorn_worker import Conn
+
+    cfg = Config()
+    cfg.set("keepalive", 3)
+    with closing(socket.create_server(("127.0.0.1", 0))) as listener:
+        assert not listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        with closing(socket.create_connection(listener.getsockname())):
+            accepted, client = listener.accept()
+            conn = Conn(cfg, accepted, client, listener.getsockname())
+            conn.init()
+            assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            assert conn.sock.gettimeout() == 3
+            conn.close()
+
+
+def test_sigterm_stops_the_default_server_cleanly(tmp_path: Path) -> None:
+    proc, base = start_serve(tmp_path)
+    request = urllib.request.Request(base + "/api/sessions", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+    assert json.load(urllib.request.urlopen(request, timeout=30))["id"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 
 @pytest.fixture
