@@ -10,12 +10,18 @@ socket timeout (`--keep-alive` seconds) covers each read and write of an HTTP re
 webapp/serving.py's NoDelayHandler does for Werkzeug; a WebSocket upgrade clears it, since
 an open tab is idle between Engine.IO pings (every 25 s) and simple-websocket reads it
 with blocking calls.
+
+On SIGTERM (graceful) or SIGINT/SIGQUIT (quick) the worker closes its open WebSockets
+first: gthread waits for every connection to end, and a tab's never does, so the worker
+would sit out `graceful_timeout` and be killed before webapp/serving.py's `worker_exit`
+hook lets pending snapshots finish. The tabs reconnect once the server is back.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import Any
 
 from gunicorn.workers import gthread
@@ -35,6 +41,13 @@ class Conn(gthread.TConn):  # type: ignore[misc]
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(self.cfg.keepalive or FALLBACK_TIMEOUT_S)
 
+    closed = False
+
+    def close(self, graceful: bool = False) -> None:
+        if not self.closed:
+            self.closed = True
+            super().close(graceful=graceful)
+
 
 class _QuietTimeouts(logging.Filter):
     """gthread logs any socket error it does not know with a traceback; a client that
@@ -46,6 +59,10 @@ class _QuietTimeouts(logging.Filter):
 
 
 class Worker(gthread.ThreadWorker):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._websockets: set[socket.socket] = set()  # sockets of open tabs
+
     def init_process(self) -> None:
         self.log.error_log.addFilter(_QuietTimeouts())
         super().init_process()
@@ -57,8 +74,39 @@ class Worker(gthread.ThreadWorker):  # type: ignore[misc]
             conn.__class__ = Conn
         super().enqueue_req(conn)
 
+    def handle(self, conn: Any) -> Any:
+        result = super().handle(conn)
+        if result is False:
+            # gthread would close it on its main loop, where a graceful close lingers up to
+            # 2 s for the peer's FIN: a few clients that stall and never close would stop
+            # the worker accepting anyone. Linger here, in this connection's thread.
+            conn.close(graceful=True)
+        return result
+
     def handle_request(self, req: Any, conn: Any) -> Any:
-        if any(name == "UPGRADE" and value.lower() == "websocket"
-               for name, value in req.headers):
-            conn.sock.settimeout(None)  # an open tab: idle between pings is normal
-        return super().handle_request(req, conn)
+        if not any(name == "UPGRADE" and value.lower() == "websocket"
+                   for name, value in req.headers):
+            return super().handle_request(req, conn)
+        conn.sock.settimeout(None)  # an open tab: idle between pings is normal
+        self._websockets.add(conn.sock)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            self._websockets.discard(conn.sock)
+
+    def close_websockets(self) -> None:
+        # shutdown() wakes the thread blocked reading the tab; it then ends the request.
+        for sock in list(self._websockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.close_websockets()
+        super().handle_exit(sig, frame)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        self.close_websockets()
+        time.sleep(0.2)  # the threads end their requests; then gthread exits at once
+        super().handle_quit(sig, frame)

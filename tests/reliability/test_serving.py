@@ -95,6 +95,9 @@ def test_default_serves_past_hundreds_of_half_open_connections(default_server: s
         sock = socket.create_connection(("127.0.0.1", port))
         sock.sendall(b"GET /api/scen")
         stalled.append(sock)
+    # Past the header timeout the stalled ones are closed; none of them closes its end,
+    # which must not hold the worker either (gthread lingers up to 2 s for each FIN).
+    time.sleep(2)
     answer = urllib.request.urlopen(default_server + "/api/scenarios", timeout=60)
     assert answer.status == 200 and json.load(answer)
     assert all(closed_by_server(sock) for sock in stalled + silent)
@@ -195,3 +198,37 @@ def test_tcp_nodelay_is_set(served: Any) -> None:
     finally:
         NoDelayHandler.setup = original  # type: ignore[method-assign]
     assert seen and all(seen)
+
+
+def test_ctrl_c_with_open_tabs_stops_without_killing_the_worker(tmp_path: Path) -> None:
+    """The worker closes its open WebSockets on a stop signal; otherwise gthread waits for
+    them until the arbiter kills it, before pending snapshots are written."""
+    proc, base = start_serve(tmp_path)
+    request = urllib.request.Request(base + "/api/sessions", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+    session_id = json.load(urllib.request.urlopen(request, timeout=30))["id"]
+    tabs = [MiniClient(base, timeout=30) for _ in range(3)]
+    assert all(tab.call("join", {"session": session_id})["ok"] for tab in tabs)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    log = (tmp_path / "serve.log").read_text()
+    assert "SIGKILL" not in log and "Traceback" not in log, log
+    for tab in tabs:
+        tab.close()
+
+
+def test_worker_exit_waits_for_snapshots_being_written(app: Any) -> None:
+    import threading
+
+    from webapp.serving import _flush_snapshots
+
+    written = threading.Event()
+    writer = threading.Thread(target=lambda: (time.sleep(0.3), written.set()), daemon=True)
+    writer.start()
+    app.extensions["pvframes"].store._writers.append(writer)  # a snapshot being written
+
+    class Exiting:
+        wsgi = app
+
+    _flush_snapshots(None, Exiting())
+    assert written.is_set()
