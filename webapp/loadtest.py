@@ -5,6 +5,7 @@ number of steps and followers, and a wall-clock cap after which it stops by itse
     python -m webapp.loadtest --followers 200 --steps 100 [--workers 2] [--rate 50]
                               [--server werkzeug|gunicorn] [--processes K]
 
+The server is `pvframes serve`'s default (gunicorn) unless `--server werkzeug`.
 `--workers N` (N > 1) runs N server processes on one database and one redis-server queue
 (started here too): with Werkzeug, N `pvframes serve` processes on N ports, the followers
 split across them in turn and the presenter on the first; with gunicorn, one
@@ -39,6 +40,7 @@ from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
+from .serving import ServeOptions
 from .sioclient import MiniClient, SocketIOError, TimedOut
 
 LOOPBACK = "127.0.0.1"
@@ -82,7 +84,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def run(followers: int, steps: int, workers: int, rate: float | None,
-        max_seconds: float, server: str = "werkzeug", processes: int = 1) -> dict[str, Any]:
+        max_seconds: float, server: str = "gunicorn", processes: int = 1) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="pvframes-load-")
     procs: list[subprocess.Popen[bytes]] = []
     log_path = os.path.join(tmp, "servers.log")
@@ -92,9 +94,10 @@ def run(followers: int, steps: int, workers: int, rate: float | None,
     report: dict[str, Any] = {}
     try:
         command = [sys.executable, "-m", "webapp", "serve", "--host", LOOPBACK,
-                   "--db", os.path.join(tmp, "load.sqlite3"), "--server", server,
-                   # gunicorn's gthread holds a thread per open WebSocket: room for all
-                   "--threads", str(followers + 20)]
+                   "--db", os.path.join(tmp, "load.sqlite3"), "--server", server]
+        if followers + 20 > ServeOptions.threads:
+            # gunicorn's gthread holds a thread per open WebSocket: room for all
+            command += ["--threads", str(followers + 20)]
         if workers > 1:
             redis = shutil.which("redis-server")
             if redis is None:
@@ -331,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rate", type=float, help="steps per second (default: full speed)")
     parser.add_argument("--max-seconds", type=float, default=300.0)
-    parser.add_argument("--server", choices=["werkzeug", "gunicorn"], default="werkzeug")
+    parser.add_argument("--server", choices=["gunicorn", "werkzeug"], default="gunicorn")
     parser.add_argument("--processes", type=int, default=1, metavar="K",
                         help="run the followers from K processes (default: this one)")
     parser.add_argument("--group", help=argparse.SUPPRESS)  # a follower process

@@ -1,23 +1,25 @@
 """How `pvframes serve` runs the app.
 
-Default: Werkzeug's threaded server with the handler below (TCP_NODELAY, a socket
-timeout against half-open connections), one thread per connection. Measured at 200
-followers (docs/operations.md, "Measured"), gunicorn's `gthread` worker delivers and costs
-alike, but holds one of its `threads` per open WebSocket, so with the default the 101st
-tab waits for a free thread; `--server gunicorn` is there for several workers on one port
-and a supervisor that restarts a stuck worker. (A 25 s hold of new WebSockets once blamed
-on gunicorn was the test client's: webapp/sioclient.py.)
+Default: gunicorn's threaded worker (`gthread`), the route Flask-SocketIO documents for
+`async_mode="threading"` with simple-websocket, extended in webapp/gunicorn_worker.py: a
+header timeout (`--keep-alive` seconds on each read and write of an HTTP request, cleared
+on a WebSocket upgrade), so that clients which send half a request and stall cannot hold
+its threads; TCP_NODELAY on each connection; open WebSockets closed on a stop signal so
+the worker exits in time for `worker_exit` to let pending snapshots finish. gunicorn also
+parks connections that send nothing and closes them, and kept-alive ones, after
+`--keep-alive` seconds, and restarts a worker stuck past `--timeout`.
 
-gunicorn (`--server gunicorn`): its threaded worker (`gthread`), the route
-Flask-SocketIO documents for `async_mode="threading"` with simple-websocket. gunicorn sets
-TCP_NODELAY on its listening socket (inherited by each connection), closes keep-alive
-connections idle past `--keep-alive` seconds, and reaps a worker stuck past `--timeout`.
-Several workers need a message queue (`--message-queue redis://...`) so that Socket.IO
-rooms span them, and WebSocket-only transport: a long-polling client's requests could
-land on different workers (gunicorn has no sticky sessions).
+Each open WebSocket holds one of a worker's `threads` (plus the threads Engine.IO and
+simple-websocket start for it: about 180 kB of memory per open tab, measured in
+docs/operations.md); the default, 400, covers a class, and idle threads cost nothing
+(the pool starts them as needed). Several workers need a message queue
+(`--message-queue redis://...`) so that Socket.IO rooms span them, and WebSocket-only
+transport: a long-polling client's requests could land on different workers (gunicorn has
+no sticky sessions).
 
-Werkzeug (`--server werkzeug`, the default): its threaded server, with TCP_NODELAY set on
-each connection here, so an ack is not held back behind the event sent before it.
+Werkzeug (`--server werkzeug`, for development, and the in-process server of the tests and
+benchmarks below): its threaded server, one thread per connection, with TCP_NODELAY set on
+each connection and the same kind of socket timeout (NoDelayHandler).
 """
 
 from __future__ import annotations
