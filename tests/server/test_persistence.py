@@ -134,6 +134,7 @@ def test_kill_9_loses_nothing_acknowledged(make_app: Any, tmp_path: Path) -> Non
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # kill -9 reaches gunicorn's worker too, not only its arbiter
     )
     base = f"http://127.0.0.1:{port}/api"
     try:
@@ -152,7 +153,7 @@ def test_kill_9_loses_nothing_acknowledged(make_app: Any, tmp_path: Path) -> Non
         acked = http("POST", f"{base}/sessions/{session_id}/steps", WRITE_10, token)
         snapshot = http("GET", f"{base}/sessions/{session_id}")
     finally:
-        server.send_signal(signal.SIGKILL)
+        os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=10)
         if server.stdout:
             server.stdout.close()
