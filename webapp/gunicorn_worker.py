@@ -13,8 +13,8 @@ with blocking calls.
 
 On SIGTERM (graceful) or SIGINT/SIGQUIT (quick) the worker closes its open WebSockets
 first: gthread waits for every connection to end, and a tab's never does, so the worker
-would sit out `graceful_timeout` and be killed before webapp/serving.py's `worker_exit`
-hook lets pending snapshots finish. The tabs reconnect once the server is back.
+would sit out `graceful_timeout` and be killed before its atexit hook (webapp/serving.py)
+finishes pending snapshots. The tabs reconnect once the server is back.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Default: gunicorn's threaded worker (`gthread`), the route Flask-SocketIO docume
 `async_mode="threading"` with simple-websocket, extended in webapp/gunicorn_worker.py: a
 header timeout (`--keep-alive` seconds on each read and write of an HTTP request, cleared
 on a WebSocket upgrade), so that clients which send half a request and stall cannot hold
-its threads; TCP_NODELAY on each connection; open WebSockets closed on a stop signal so
-the worker exits in time for `worker_exit` to let pending snapshots finish. gunicorn also
-parks connections that send nothing and closes them, and kept-alive ones, after
+its threads; TCP_NODELAY on each connection; open WebSockets closed on a stop signal, so
+the worker exits in time for its atexit hook (below) to finish pending snapshots. gunicorn
+also parks connections that send nothing and closes them, and kept-alive ones, after
 `--keep-alive` seconds, and restarts a worker stuck past `--timeout`.
 
 Each open WebSocket holds one of a worker's `threads` (plus the threads Engine.IO and
@@ -87,13 +87,6 @@ def background_server(app: Any, host: str = "127.0.0.1", port: int = 0,
     return f"http://{host}:{server.server_port}", stop
 
 
-def _flush_snapshots(_arbiter: Any, worker: Any) -> None:
-    """On a worker's exit (SIGTERM, Ctrl-C, restart): let snapshots being written finish."""
-    app = getattr(worker, "wsgi", None)
-    if isinstance(app, Flask):
-        app.extensions["pvframes"].store.close()
-
-
 def run_gunicorn(app_factory: Callable[[], Flask], options: ServeOptions) -> None:
     """Run under gunicorn's gthread worker; each worker builds its own app after fork."""
     from gunicorn.app.base import BaseApplication
@@ -119,7 +112,6 @@ def run_gunicorn(app_factory: Callable[[], Flask], options: ServeOptions) -> Non
                 "accesslog": None,
                 "errorlog": "-",
                 "loglevel": "warning",
-                "worker_exit": _flush_snapshots,
             }.items():
                 self.cfg.set(key, value)
 

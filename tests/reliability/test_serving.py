@@ -216,19 +216,3 @@ def test_ctrl_c_with_open_tabs_stops_without_killing_the_worker(tmp_path: Path) 
     for tab in tabs:
         tab.close()
 
-
-def test_worker_exit_waits_for_snapshots_being_written(app: Any) -> None:
-    import threading
-
-    from webapp.serving import _flush_snapshots
-
-    written = threading.Event()
-    writer = threading.Thread(target=lambda: (time.sleep(0.3), written.set()), daemon=True)
-    writer.start()
-    app.extensions["pvframes"].store._writers.append(writer)  # a snapshot being written
-
-    class Exiting:
-        wsgi = app
-
-    _flush_snapshots(None, Exiting())
-    assert written.is_set()
