@@ -63,7 +63,9 @@ def test_serve_durability_reaches_the_app(
 ) -> None:
     calls: list[Any] = []
     monkeypatch.setattr(socketio, "run", lambda app, **kw: calls.append(app))
-    assert cli.main(["serve", "--durability", "full", "--db", str(tmp_path / "d.sqlite3")]) == 0
+    # Werkzeug: its run is what is replaced here (gunicorn would start for real)
+    assert cli.main(["serve", "--server", "werkzeug", "--durability", "full", "--db",
+                     str(tmp_path / "d.sqlite3")]) == 0
     (app,) = calls
     assert app.config["DURABILITY"] == "full"
     with pytest.raises(SystemExit):
