@@ -262,10 +262,15 @@ class SessionStore:
                         frozen: snapshots.Frozen) -> None:
         try:
             blob = snapshots.pack(frozen)
+            # Writers run concurrently: one that packed an older action's state more
+            # slowly must not replace a newer snapshot.
             with self._db_lock, self._db:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO snapshots (session_id, n, seq, engine, blob) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO snapshots (session_id, n, seq, engine, blob) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET "
+                    "n = excluded.n, seq = excluded.seq, engine = excluded.engine, "
+                    "blob = excluded.blob WHERE excluded.n > snapshots.n "
+                    "OR excluded.engine != snapshots.engine",
                     (session_id, n, seq, snapshots.ENGINE_VERSION, blob))
         except Exception:  # full disk and the like: the log still has everything
             log.exception("session %s: snapshot not written", session_id)

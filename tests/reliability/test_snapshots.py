@@ -93,3 +93,14 @@ def test_a_snapshot_thaws_to_the_same_session_and_refuses_damage() -> None:
     for damaged in (blob[:-64], blob + b"\0", b"PVFSNAP1" + blob[8:]):
         with pytest.raises(Exception):  # noqa: B017 - any error: the store then replays
             snapshots.thaw(damaged)
+
+
+def test_an_older_snapshot_written_late_does_not_replace_a_newer_one(make_app: Any) -> None:
+    # Snapshots are packed and written by concurrent threads: the one for action 3 may
+    # reach the database after the one for action 4.
+    app, session_id, expected = build(make_app)
+    store = app.extensions["pvframes"].store
+    stale = Session.create(SCRIPTED)
+    store._write_snapshot(session_id, 3, stale.seq, snapshots.freeze(stale))
+    assert snapshot_rows(app) == [(session_id, 4, expected[0]["seq"])]
+    assert reopen(make_app, app, session_id) == expected
