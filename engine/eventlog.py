@@ -22,7 +22,51 @@ BLOCK = 256  # events per compressed block
 LEVEL = 1  # zlib's fastest: events are repetitive enough for it
 
 
-class EventLog(Sequence[Event]):
+class _Events(Sequence[Event]):
+    """What a log and a view of it share: indexing, slicing (a view), iteration and
+    equality, over the window `_window()` of a log."""
+
+    def _window(self) -> tuple[EventLog, int, int]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        _, start, stop = self._window()
+        return stop - start
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> EventView: ...
+
+    def __getitem__(self, index: int | slice) -> Event | EventView:
+        log, first, _ = self._window()
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                raise ValueError("an event log slices with step 1 only")
+            return EventView(log, first + start, first + max(start, stop))
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("event index out of range")
+        return log._event(first + index)
+
+    def __iter__(self) -> Iterator[Event]:
+        log, start, stop = self._window()
+        return log._range(start, stop)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Events | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other,
+                                                                          strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class EventLog(_Events):
     """A list of events for reading and appending; slices are views (decoded as read)."""
 
     def __init__(self, events: Iterable[Event] = ()) -> None:
@@ -44,27 +88,8 @@ class EventLog(Sequence[Event]):
     def __len__(self) -> int:
         return len(self._blocks) * BLOCK + len(self._tail)
 
-    @overload
-    def __getitem__(self, index: int) -> Event: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> EventView: ...
-
-    def __getitem__(self, index: int | slice) -> Event | EventView:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if step != 1:
-                raise ValueError("an event log slices with step 1 only")
-            return EventView(self, start, max(start, stop))
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError("event index out of range")
-        return self._event(index)
-
-    def __iter__(self) -> Iterator[Event]:
-        return self._range(0, len(self))
+    def _window(self) -> tuple[EventLog, int, int]:
+        return self, 0, len(self)
 
     def prefix(self, n: int) -> EventLog:
         """A new log holding the first `n` events: whole blocks are shared, not decoded."""
@@ -110,50 +135,12 @@ class EventLog(Sequence[Event]):
         self._blocks, self._tail, self._decoded = state["blocks"], state["tail"], None
         self._packed = sum(len(b) for b in self._blocks)
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, EventLog | EventView | list):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other,
-                                                                          strict=True))
-        return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
-
-
-class EventView(Sequence[Event]):
+class EventView(_Events):
     """Events start..stop of a log, decoded only as they are read."""
 
     def __init__(self, log: EventLog, start: int, stop: int) -> None:
         self._log, self._start, self._stop = log, start, stop
 
-    def __len__(self) -> int:
-        return self._stop - self._start
-
-    @overload
-    def __getitem__(self, index: int) -> Event: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> EventView: ...
-
-    def __getitem__(self, index: int | slice) -> Event | EventView:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if step != 1:
-                raise ValueError("an event log slices with step 1 only")
-            return EventView(self._log, self._start + start, self._start + max(start, stop))
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError("event index out of range")
-        return self._log[self._start + index]
-
-    def __iter__(self) -> Iterator[Event]:
-        return self._log._range(self._start, self._stop)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, EventLog | EventView | list):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other,
-                                                                          strict=True))
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
+    def _window(self) -> tuple[EventLog, int, int]:
+        return self._log, self._start, self._stop
