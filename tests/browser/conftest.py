@@ -82,10 +82,12 @@ class Server:
         return self.api("POST", "/api/sessions", body)["id"]
 
 
-def start_server(db: Path, env_extra: dict[str, str] | None = None
+def start_server(db: Path, env_extra: dict[str, str] | None = None,
+                 serve_args: tuple[str, ...] = ()
                  ) -> tuple[subprocess.Popen[bytes], Server, Any]:
     """`pvframes serve` as users start it, on 127.0.0.1 (one origin for page and socket);
-    `env_extra` e.g. sets a limit (PVFRAMES_LIMIT_...)."""
+    `env_extra` e.g. sets a limit (PVFRAMES_LIMIT_...), `serve_args` adds options. Its
+    output goes to server.log beside the database."""
     port = free_port()
     log = open(db.parent / "server.log", "w+")  # noqa: SIM115 - closed by stop_server
     # the checkout's packages, whether or not it is installed in this environment
@@ -93,7 +95,7 @@ def start_server(db: Path, env_extra: dict[str, str] | None = None
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), **(env_extra or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--db", str(db)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+         "--db", str(db), *serve_args], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

@@ -3,11 +3,9 @@ Screenshots for docs/classroom.md."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, SCREENSHOTS, VIEWPORT, Server, free_port, screenshot, wait_ready
+from conftest import (
+    REPO,
+    SCREENSHOTS,
+    VIEWPORT,
+    Server,
+    screenshot,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -266,28 +273,11 @@ def test_a_moment_link_to_the_other_variant(open_page: Any, server: Server) -> N
 def logging_server(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
     """`pvframes serve --server werkzeug`, which logs every request line (gunicorn, the
     default, keeps no access log)."""
-    port, log = free_port(), tmp_path / "werkzeug.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "webapp", "serve", "--server", "werkzeug", "--host",
-             "127.0.0.1", "--port", str(port), "--db", str(tmp_path / "db.sqlite3")],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    proc, server, log = start_server(tmp_path / "db.sqlite3", serve_args=("--server", "werkzeug"))
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(base + "/api/scenarios", timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
-        yield Server(base), log
+        yield server, server.log_path
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_server(proc, log)
 
 
 def test_the_token_never_reaches_a_follower_the_export_or_the_log(
