@@ -32,12 +32,23 @@ def open_compare(page: Any) -> None:
     page.wait_for_selector("body[data-timeline=ready]")
 
 
-def test_patched_beside_unpatched(open_page: Any, server: Server) -> None:
+def compare_pair(page: Any) -> list[str]:
+    """The two session ids the compare view shows (its `compare=A,B`)."""
+    return page.evaluate("new URL(location.href).searchParams.get('compare')").split(",")
+
+
+def compare_case1_variants(open_page: Any) -> tuple[Any, str, str]:
+    """Case 1 loaded, then "side by side": the page and the pair's session ids."""
     page = open_page()
     load_scenario(page, CASE1)
     page.get_by_test_id("compare-variants").click()
     open_compare(page)
-    a, b = page.evaluate("new URL(location.href).searchParams.get('compare')").split(",")
+    a, b = compare_pair(page)
+    return page, a, b
+
+
+def test_patched_beside_unpatched(open_page: Any, server: Server) -> None:
+    page, a, b = compare_case1_variants(open_page)
     assert server.api("GET", f"/api/sessions/{a}")["xen"] == "unpatched"
     assert server.api("GET", f"/api/sessions/{b}")["xen"] == "patched"
     lines = page.locator("[data-testid=divergence]")
@@ -105,7 +116,7 @@ def test_the_timeline_spans_the_longer_session(open_page: Any, server: Server) -
     page.get_by_test_id("scenario-select").select_option(CASE1)
     page.get_by_test_id("compare-scenario").click()
     open_compare(page)
-    a, b = page.evaluate("new URL(location.href).searchParams.get('compare')").split(",")
+    a, b = compare_pair(page)
     heads = [server.api("GET", f"/api/sessions/{s}")["seq"] for s in (a, b)]
     assert heads == [14, 21]
     assert page.get_by_test_id("tl-range").get_attribute("max") == "21"
@@ -160,11 +171,7 @@ def test_the_timeline_spans_the_longer_session(open_page: Any, server: Server) -
 
 
 def test_a_step_in_the_compare_view_goes_to_both(open_page: Any, server: Server) -> None:
-    page = open_page()
-    load_scenario(page, CASE1)
-    page.get_by_test_id("compare-variants").click()
-    open_compare(page)
-    a, b = page.evaluate("new URL(location.href).searchParams.get('compare')").split(",")
+    page, a, b = compare_case1_variants(open_page)
     before = len(page.locator("[data-testid=divergence]").all())
     # in the past a step is refused: it would run in one session only
     page.evaluate("window.pvframes.seek(5)")
