@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_redis_servers import REDIS, Server, post, redis_url, wait_until  # noqa: F401
+from test_redis_servers import REDIS, post, redis_url, two_servers, wait_until  # noqa: F401
 
 from webapp.sioclient import MiniClient
 
@@ -29,11 +29,7 @@ def audience(client: MiniClient, session_id: str) -> int:
 def test_the_presenter_counts_followers_on_every_server(tmp_path: Path, redis_url: str,  # noqa: F811
                                                         monkeypatch: Any) -> None:
     monkeypatch.setenv("PVFRAMES_AUDIENCE_TTL_S", str(TTL_S))
-    database = tmp_path / "shared.sqlite3"
-    a = Server(database, redis_url, tmp_path / "a.log")
-    b = Server(database, redis_url, tmp_path / "b.log")
-    clients: list[MiniClient] = []
-    try:
+    with two_servers(tmp_path, redis_url) as (a, b, clients):
         created = post(a.base, "/api/sessions", {})
         sid, token = created["id"], created["token"]
         presenter = MiniClient(a.base)
@@ -65,12 +61,4 @@ def test_the_presenter_counts_followers_on_every_server(tmp_path: Path, redis_ur
         assert audience(presenter, sid) == 4           # its followers still count ...
         wait_until(lambda: audience(presenter, sid) == 1, "the killed server's followers "
                    "ageing out", TTL_S * 4)            # ... until their entries expire
-    finally:
-        for client in clients:
-            client.close()
-        for server in (a, b):
-            try:
-                server.stop()
-            except (ProcessLookupError, OSError):
-                pass
 

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 
 class Server:
     def __init__(self, database: Path, queue: str, log: Path) -> None:
+        self.database = database
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "w")  # noqa: SIM115 - closed in stop()
@@ -185,12 +186,29 @@ class Follower:
         assert self.seqs and self.seqs[-1] >= seq, (self.seqs, seq)
 
 
-def test_two_servers_one_database_one_queue(tmp_path: Path, redis_url: str) -> None:
+@contextmanager
+def two_servers(tmp_path: Path, queue: str) -> Iterator[tuple[Server, Server, list[MiniClient]]]:
+    """Servers a and b on one database and one queue, and a list for the clients the test
+    opens; on the way out the clients are closed and both servers stopped (or reaped, if
+    the test killed one)."""
     database = tmp_path / "shared.sqlite3"
-    a = Server(database, redis_url, tmp_path / "a.log")
-    b = Server(database, redis_url, tmp_path / "b.log")
+    a = Server(database, queue, tmp_path / "a.log")
+    b = Server(database, queue, tmp_path / "b.log")
     clients: list[MiniClient] = []
     try:
+        yield a, b, clients
+    finally:
+        for client in clients:
+            client.close()
+        for server in (a, b):
+            try:
+                server.stop()
+            except (ProcessLookupError, OSError):
+                pass
+
+
+def test_two_servers_one_database_one_queue(tmp_path: Path, redis_url: str) -> None:
+    with two_servers(tmp_path, redis_url) as (a, b, clients):
         created = post(a.base, "/api/sessions", {})
         session_id, token = created["id"], created["token"]  # the presenter's (roles.py)
         followers = {name: MiniClient(server.base) for name, server in
@@ -223,10 +241,10 @@ def test_two_servers_one_database_one_queue(tmp_path: Path, redis_url: str) -> N
         for name in ("b1", "b2"):
             followers[name].wait_events(25)
             assert [e["seq"] for _, e in followers[name].events] == list(range(1, 26))
-        with closing(sqlite3.connect(database)) as db:
+        with closing(sqlite3.connect(a.database)) as db:
             assert db.execute("SELECT MAX(seq), COUNT(*) FROM steps").fetchone() == (25, 25)
 
-        restarted = Server(database, redis_url, tmp_path / "a2.log")
+        restarted = Server(a.database, redis_url, tmp_path / "a2.log")
         try:
             late = MiniClient(restarted.base)
             clients.append(late)
@@ -234,33 +252,22 @@ def test_two_servers_one_database_one_queue(tmp_path: Path, redis_url: str) -> N
             assert [e["seq"] for e in caught["events"]] == [21, 22, 23, 24, 25]
         finally:
             restarted.stop()
-    finally:
-        for client in clients:
-            client.close()
-        for server in (a, b):
-            try:
-                server.stop()
-            except (ProcessLookupError, OSError):
-                pass
 
 
 def test_lost_redis_refuses_steps_and_recovers(tmp_path: Path,
                                                redis_server: RedisServer) -> None:
-    database = tmp_path / "shared.sqlite3"
-    a = Server(database, redis_server.url, tmp_path / "a.log")
-    b = Server(database, redis_server.url, tmp_path / "b.log")
-    followers: list[Follower] = []
-    probe: MiniClient | None = None
-    try:
+    with two_servers(tmp_path, redis_server.url) as (a, b, clients):
         created = post(a.base, "/api/sessions", {})
         session_id, token = created["id"], created["token"]
         steps = f"/api/sessions/{session_id}/steps"
         followers = [Follower(a.base, session_id), Follower(b.base, session_id)]
+        clients += [f.client for f in followers]
         acked = [post(a.base, steps, {"write": {"pfn": 9 + i}}, token)["seq"]
                  for i in range(3)]
         for follower in followers:
             follower.wait_for(3)
         probe = MiniClient(b.base, timeout=10)
+        clients.append(probe)
 
         redis_server.stop()
         for server in (a, b):  # refused, naming the queue and why; nothing stored
@@ -271,7 +278,7 @@ def test_lost_redis_refuses_steps_and_recovers(tmp_path: Path,
         ack = probe.call("step", {"session": session_id, "token": token,
                                   "step": {"write": {"pfn": 20}}})
         assert ack["ok"] is False and "message queue" in ack["error"]["message"], ack
-        with closing(sqlite3.connect(database)) as db:
+        with closing(sqlite3.connect(a.database)) as db:
             assert db.execute("SELECT COUNT(*) FROM steps").fetchone() == (3,)
 
         redis_server.start()
@@ -283,11 +290,5 @@ def test_lost_redis_refuses_steps_and_recovers(tmp_path: Path,
             follower.wait_for(6)
             assert follower.seqs == acked, (follower.seqs, follower.reconnects)
             assert follower.reconnects >= 1  # asked to catch up once the queue was back
-        with closing(sqlite3.connect(database)) as db:
+        with closing(sqlite3.connect(a.database)) as db:
             assert db.execute("SELECT MAX(seq), COUNT(*) FROM steps").fetchone() == (6, 6)
-    finally:
-        for client in [probe, *(f.client for f in followers)]:
-            if client is not None:
-                client.close()
-        for server in (a, b):
-            server.stop()
