@@ -20,6 +20,15 @@ def wait_timeline(page: Any) -> None:
     page.wait_for_selector("body[data-timeline=ready]", timeout=15000)
 
 
+def case1_run_to_end(open_page: Any, server: Server) -> tuple[str, Any]:
+    """Case 1 run to its end by the server, open in a page whose timeline is ready."""
+    session = server.new_session(CASE1)
+    server.api("POST", f"/api/sessions/{session}/run", {"count": "all"})
+    page = open_page(session)
+    wait_timeline(page)
+    return session, page
+
+
 def scroll(page: Any) -> list[int]:
     return page.evaluate("[window.scrollX, window.scrollY, document.scrollingElement.scrollTop]")
 
@@ -53,10 +62,7 @@ def test_twenty_steps_never_scroll_the_window(open_page: Any, server: Server,
 
 
 def test_seek_shows_the_state_the_server_had_then(open_page: Any, server: Server) -> None:
-    session = server.new_session(CASE1)
-    server.api("POST", f"/api/sessions/{session}/run", {"count": "all"})
-    page = open_page(session)
-    wait_timeline(page)
+    session, page = case1_run_to_end(open_page, server)
     for seq in (7, 16, 0, 21, 15, 17, 3):
         page.evaluate("n => window.pvframes.seek(n)", seq)
         assert page_state(page) == snapshot_at(server, session, seq), seq
@@ -112,10 +118,7 @@ def test_a_link_opens_a_moment(open_page: Any, server: Server) -> None:
 
 
 def test_a_step_in_the_past_forks(open_page: Any, server: Server) -> None:
-    session = server.new_session(CASE1)
-    server.api("POST", f"/api/sessions/{session}/run", {"count": "all"})
-    page = open_page(session)
-    wait_timeline(page)
+    session, page = case1_run_to_end(open_page, server)
     page.evaluate("window.pvframes.seek(6)")
     page.get_by_test_id("console-tab-write").click()
     page.get_by_test_id("write-page").fill("9")
@@ -133,10 +136,7 @@ def test_a_step_in_the_past_forks(open_page: Any, server: Server) -> None:
 
 
 def test_flipping_the_variant_keeps_the_position(open_page: Any, server: Server) -> None:
-    session = server.new_session(CASE1)
-    server.api("POST", f"/api/sessions/{session}/run", {"count": "all"})
-    page = open_page(session)
-    wait_timeline(page)
+    session, page = case1_run_to_end(open_page, server)
     page.evaluate("window.pvframes.seek(15)")
     page.get_by_test_id("variant-patched").check()
     page.wait_for_function("s => document.body.dataset.session !== s", arg=session)
